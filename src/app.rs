@@ -1,0 +1,71 @@
+//! The application: shared state, and the router that merges each domain's
+//! routes with the fallbacks and layers every request passes through.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{PasswordHasher, Tokens};
+use crate::config::Config;
+use crate::error::AppError;
+use crate::realtime::{Outbox, Presence};
+use crate::store::Db;
+
+/// What every handler can reach. Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub tokens: Arc<Tokens>,
+    pub passwords: PasswordHasher,
+    pub presence: Presence,
+    /// Committed changes on their way to connected sockets.
+    pub outbox: Outbox,
+}
+
+pub fn router(state: AppState, extra: Router<AppState>) -> Router {
+    let max_json = state.config.max_json_bytes;
+    Router::new()
+        .merge(extra)
+        .route("/healthz", get(healthz))
+        .merge(crate::auth::router())
+        .merge(crate::users::router())
+        .merge(crate::chats::router())
+        .merge(crate::groups::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_json))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::NotFound(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+/// A panic in a handler becomes a 500 with the contract's body; the server
+/// keeps serving.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    AppError::internal(format_args!("handler panicked: {detail}")).into_response()
+}

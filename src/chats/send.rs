@@ -1,0 +1,131 @@
+//! Sending a message: one operation (validate → store → broadcast) behind
+//! both doors, `POST /chats/send-message` and the `send_message` /
+//! `group_message` socket events.
+
+use serde::Deserialize;
+use socketioxide::socket::Sid;
+
+use super::access::resolve_target;
+use crate::app::AppState;
+use crate::domain::{ChatTarget, ClientId, Message, MessageKind, MessageText, TargetFields, Timestamp};
+use crate::error::Result;
+use crate::realtime::Event;
+use crate::store::{self, NewMessage};
+
+/// The JSON body of a text send, as both doors receive it.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendMessageBody {
+    pub to: Option<i64>,
+    pub chat_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub text: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// A text message, parsed.
+#[derive(Debug, Clone)]
+pub struct SendText {
+    pub target: ChatTarget,
+    pub text: MessageText,
+    pub client_id: Option<ClientId>,
+}
+
+impl SendText {
+    pub fn parse(body: SendMessageBody) -> Result<Self> {
+        let target = ChatTarget::parse(&TargetFields {
+            to: body.to,
+            chat_id: body.chat_id,
+            group_id: body.group_id,
+        })?;
+        Ok(SendText {
+            target,
+            text: MessageText::parse(body.text)?,
+            client_id: ClientId::parse(body.client_id)?,
+        })
+    }
+}
+
+/// What a send did.
+#[derive(Debug)]
+pub struct Sent {
+    pub message: Message,
+    /// False when `client_id` matched an earlier message, which is returned
+    /// instead and not broadcast again.
+    pub created: bool,
+}
+
+/// Where a send came from: the sending socket does not get its own message
+/// back (the sender's other devices do).
+pub type Origin = Option<Sid>;
+
+/// The message `sender` already stored under `client_id`, if any: a retry
+/// gets it back instead of making a second one.
+pub fn earlier_send(
+    conn: &rusqlite::Connection,
+    sender: i64,
+    client_id: Option<&ClientId>,
+) -> Result<Option<Message>> {
+    match client_id {
+        Some(client_id) => store::message_by_client_id(conn, sender, client_id.as_str()),
+        None => Ok(None),
+    }
+}
+
+/// Stores a text message and, once committed, broadcasts it to the chat.
+pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin: Origin) -> Result<Sent> {
+    let outbox = state.outbox.clone();
+    let stored = state
+        .db
+        .write_then(
+            move |conn| {
+                if let Some(earlier) = earlier_send(conn, sender, request.client_id.as_ref())? {
+                    return Ok((
+                        Sent {
+                            message: earlier,
+                            created: false,
+                        },
+                        None,
+                    ));
+                }
+                let now = Timestamp::now();
+                let chat = resolve_target(conn, sender, request.target, now)?;
+                let message = store::insert_message(
+                    conn,
+                    &NewMessage {
+                        chat_id: chat.id,
+                        chat_kind: chat.kind,
+                        sender_id: sender,
+                        kind: MessageKind::Text,
+                        text: Some(request.text.as_str()),
+                        attachment_id: None,
+                        client_id: request.client_id.as_ref().map(ClientId::as_str),
+                    },
+                    now,
+                )?;
+                Ok((
+                    Sent {
+                        message,
+                        created: true,
+                    },
+                    chat.created_with,
+                ))
+            },
+            move |(sent, created_with)| {
+                if !sent.created {
+                    return;
+                }
+                if let Some(user_ids) = created_with {
+                    outbox.publish(Event::JoinedChat {
+                        chat_id: sent.message.chat_id,
+                        user_ids: user_ids.clone(),
+                    });
+                }
+                outbox.publish(Event::Message {
+                    message: Box::new(sent.message.clone()),
+                    except: origin,
+                });
+            },
+        )
+        .await?;
+    Ok(stored.0)
+}

@@ -1,0 +1,152 @@
+//! What a message is made of: its text, its target, its idempotency key;
+//! and a group's name.
+
+use serde::Deserialize;
+
+use super::{char_len, parse_id};
+use crate::error::{AppError, Result};
+
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// 1–4000 characters, not only white space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    pub fn parse(raw: Option<String>) -> Result<Self> {
+        let raw = raw.ok_or_else(|| AppError::validation("text is required"))?;
+        if raw.trim().is_empty() {
+            return Err(AppError::MessageEmpty);
+        }
+        if char_len(&raw) > MAX_TEXT_CHARS {
+            return Err(AppError::MessageTooLong(MAX_TEXT_CHARS));
+        }
+        Ok(MessageText(raw))
+    }
+
+    /// A file's caption: optional, and blank means none.
+    pub fn parse_caption(raw: Option<String>) -> Result<Option<Self>> {
+        match raw {
+            Some(text) if !text.trim().is_empty() => Self::parse(Some(text)).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 1–64 characters chosen by the client; unique per sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: Option<String>) -> Result<Option<Self>> {
+        match raw {
+            None => Ok(None),
+            Some(s) if (1..=64).contains(&char_len(&s)) => Ok(Some(ClientId(s))),
+            Some(_) => Err(AppError::validation("client_id must be 1-64 characters")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a message goes: exactly one of `to`, `chat_id`, `group_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatTarget {
+    /// The direct chat with this user, created on first use.
+    User(i64),
+    Chat(i64),
+    Group(i64),
+}
+
+/// The three target fields as they appear in a JSON body.
+#[derive(Debug, Default, Deserialize)]
+pub struct TargetFields {
+    pub to: Option<i64>,
+    pub chat_id: Option<i64>,
+    pub group_id: Option<i64>,
+}
+
+impl ChatTarget {
+    pub fn parse(fields: &TargetFields) -> Result<Self> {
+        match (fields.to, fields.chat_id, fields.group_id) {
+            (Some(id), None, None) => Ok(ChatTarget::User(parse_id(id, "to")?)),
+            (None, Some(id), None) => Ok(ChatTarget::Chat(parse_id(id, "chat_id")?)),
+            (None, None, Some(id)) => Ok(ChatTarget::Group(parse_id(id, "group_id")?)),
+            _ => Err(AppError::validation(
+                "exactly one of to, chat_id or group_id is required",
+            )),
+        }
+    }
+}
+
+/// 1–100 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(raw: Option<String>) -> Result<Self> {
+        let raw = raw.ok_or_else(|| AppError::validation("name is required"))?;
+        let trimmed = raw.trim();
+        if (1..=100).contains(&char_len(trimmed)) {
+            Ok(GroupName(trimmed.to_string()))
+        } else {
+            Err(AppError::validation("name must be 1-100 characters"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rules() {
+        assert!(matches!(
+            MessageText::parse(Some(" \n\t".into())),
+            Err(AppError::MessageEmpty)
+        ));
+        assert!(matches!(
+            MessageText::parse(Some("é".repeat(4001))),
+            Err(AppError::MessageTooLong(4000))
+        ));
+        assert!(MessageText::parse(Some("é".repeat(4000))).is_ok());
+        assert!(matches!(MessageText::parse(None), Err(AppError::Validation(_))));
+    }
+
+    #[test]
+    fn exactly_one_target() {
+        let f = |to, chat_id, group_id| TargetFields {
+            to,
+            chat_id,
+            group_id,
+        };
+        assert_eq!(
+            ChatTarget::parse(&f(Some(3), None, None)).unwrap(),
+            ChatTarget::User(3)
+        );
+        assert_eq!(
+            ChatTarget::parse(&f(None, None, Some(4))).unwrap(),
+            ChatTarget::Group(4)
+        );
+        assert!(ChatTarget::parse(&f(Some(3), Some(4), None)).is_err());
+        assert!(ChatTarget::parse(&f(None, None, None)).is_err());
+        assert!(ChatTarget::parse(&f(None, Some(0), None)).is_err());
+    }
+
+    #[test]
+    fn client_id_bounds() {
+        assert!(ClientId::parse(Some(String::new())).is_err());
+        assert!(ClientId::parse(Some("x".repeat(65))).is_err());
+        assert_eq!(ClientId::parse(None).unwrap(), None);
+    }
+}

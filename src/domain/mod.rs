@@ -1,0 +1,44 @@
+//! Values parsed once at the edge ("parse, don't validate"): once a
+//! `Username`, `MessageText` or `ChatTarget` exists, it is valid, and nothing
+//! past the handlers checks it again. Also the API objects (`User`, `Chat`,
+//! `Message`, ...) as they go out on the wire.
+
+mod account;
+mod message;
+mod paging;
+mod views;
+
+pub use account::{DisplayName, Password, Username};
+pub use message::{ChatTarget, ClientId, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
+pub use paging::{HistoryPage, Limit, PageQuery, SyncQuery, UserListQuery};
+pub use views::{Attachment, Chat, ChatKind, Member, Message, MessageKind, Role, Timestamp, User};
+
+use crate::error::{AppError, Result};
+
+/// A user, chat, group or message id as it comes in JSON: a positive integer.
+pub fn parse_id(value: i64, field: &str) -> Result<i64> {
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err(AppError::validation(format!(
+            "{field} must be a positive integer"
+        )))
+    }
+}
+
+/// An id that arrives as text (a path segment, a multipart field).
+pub fn parse_id_str(raw: &str, field: &str) -> Result<i64> {
+    let is_digits = !raw.is_empty() && raw.len() <= 18 && raw.bytes().all(|b| b.is_ascii_digit());
+    match raw.parse::<i64>() {
+        Ok(n) if is_digits && n >= 1 => Ok(n),
+        _ => Err(AppError::validation(format!(
+            "{field} must be a positive integer"
+        ))),
+    }
+}
+
+/// Length in Unicode scalar values, which is what the contract's
+/// "characters" means.
+fn char_len(s: &str) -> usize {
+    s.chars().count()
+}

@@ -1,0 +1,267 @@
+//! The one error type of the crate and the extractors that produce it.
+//!
+//! `AppError` renders the contract's error body (`{"error":{"code","message"}}`)
+//! for REST responses and Socket.IO acks alike. `code()` is the machine code,
+//! `Display` the human message. Internal errors are logged where they are
+//! rendered and never show their cause to the client.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Result alias used across the crate.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a request or a socket event.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("text must not be empty or only white space")]
+    MessageEmpty,
+    #[error("text must be at most {0} characters")]
+    MessageTooLong(usize),
+    #[error("{0}")]
+    InvalidCursor(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("you are not a member of chat {0}")]
+    NotAMember(i64),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("user {0} does not exist")]
+    UserNotFound(i64),
+    #[error("chat {0} does not exist")]
+    ChatNotFound(i64),
+    #[error("group {0} does not exist")]
+    GroupNotFound(i64),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("user {user} is already a member of group {group}")]
+    AlreadyMember { user: i64, group: i64 },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many requests, retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the server is shutting down")]
+    Unavailable,
+    /// The cause is logged, never sent.
+    #[error("internal server error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The contract's machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation(_) => "validation_failed",
+            AppError::MessageEmpty => "message_empty",
+            AppError::MessageTooLong(_) => "message_too_long",
+            AppError::InvalidCursor(_) => "invalid_cursor",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::InvalidCredentials => "invalid_credentials",
+            AppError::NotAMember(_) => "not_a_member",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::UserNotFound(_) => "user_not_found",
+            AppError::ChatNotFound(_) => "chat_not_found",
+            AppError::GroupNotFound(_) => "group_not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::UsernameTaken => "username_taken",
+            AppError::AlreadyMember { .. } => "already_member",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Validation(_)
+            | AppError::MessageEmpty
+            | AppError::MessageTooLong(_)
+            | AppError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::NotAMember(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_)
+            | AppError::UserNotFound(_)
+            | AppError::ChatNotFound(_)
+            | AppError::GroupNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::UsernameTaken | AppError::AlreadyMember { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Shorthand for a `validation_failed` error.
+    pub fn validation(message: impl Into<String>) -> Self {
+        AppError::Validation(message.into())
+    }
+
+    /// Wraps an unexpected failure; the cause goes to the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        AppError::Internal(cause.to_string())
+    }
+
+    /// The `{code, message}` pair, as sent in bodies and acks. Logs internal
+    /// errors, since this is the one place every error passes on its way out.
+    pub fn body(&self) -> ErrorBody {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// The inner object of the contract's error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, axum::Json(ErrorEnvelope { error: self.body() })).into_response();
+        if let AppError::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        AppError::internal(format_args!("sqlite: {e}"))
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(e: r2d2::Error) -> Self {
+        AppError::internal(format_args!("connection pool: {e}"))
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                AppError::validation(format!("request body is not valid JSON: {}", e.body_text()))
+            }
+            JsonRejection::JsonDataError(e) => AppError::validation(strip_axum_prefix(&e.body_text())),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                AppError::PayloadTooLarge("request body too large".into())
+            }
+            other => AppError::validation(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::validation(strip_axum_prefix(&rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        AppError::validation(strip_axum_prefix(&rejection.body_text()))
+    }
+}
+
+/// axum's rejection texts start with a sentence about its own internals;
+/// what follows the first colon names the field and the problem.
+fn strip_axum_prefix(text: &str) -> String {
+    match text.split_once(": ") {
+        Some((head, rest)) if head.starts_with("Failed to deserialize") => rest.to_string(),
+        _ => text.to_string(),
+    }
+}
+
+/// `axum::Json` whose rejection is an [`AppError`], so malformed JSON gets the
+/// contract's error body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with the contract's error body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// A positive integer id taken from the path (`/chats/{chat_id}`); anything
+/// else is `validation_failed`.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
+        crate::domain::parse_id_str(&raw, "id").map(PathId)
+    }
+}

@@ -1,0 +1,91 @@
+//! chat-server: a self-hosted chat backend in one binary.
+//!
+//! Map of the crate:
+//! - `config`: the command line; every path derives from `--data-dir`.
+//! - `error`: `AppError`, the contract's error body, and extractors that
+//!   produce it.
+//! - `domain`: validated values and the API's objects.
+//! - `store`: SQLite: the pool for reads, the writer thread for writes, and
+//!   all the SQL.
+//! - `auth`, `users`, `chats`, `groups`: one module per domain, each with its
+//!   operations and its routes.
+//! - `realtime`: presence and the outbox of committed events.
+//! - `app`: state and router.
+//!
+//! [`serve`] runs the whole server on a listener until a shutdown future
+//! completes; tests call it on port 0.
+
+pub mod app;
+pub mod auth;
+pub mod chats;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod groups;
+pub mod realtime;
+pub mod store;
+pub mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+use crate::auth::{PasswordHasher, Tokens};
+use crate::config::Config;
+use crate::realtime::{Outbox, Presence};
+use crate::store::Db;
+
+/// Opens the data dir and database, then serves on `listener` until
+/// `shutdown` completes; in-flight requests finish, the WAL is checkpointed.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_routes(config, listener, shutdown, axum::Router::new()).await
+}
+
+/// [`serve`] with `extra` routes merged in under the same layers (error
+/// bodies, panic catching, tracing); tests use it to add a route that
+/// panics.
+pub async fn serve_with_routes(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extra: axum::Router<AppState>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
+    let db = Db::open(&config.db_path(), config.sync)?;
+    let max_hashes = config
+        .max_concurrent_hashes
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let passwords = PasswordHasher::new(
+        config.argon2_memory_kib,
+        config.argon2_time_cost,
+        config.argon2_parallelism,
+        max_hashes,
+    )?;
+    let (outbox, _events) = Outbox::new();
+    let state = AppState {
+        tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
+        config: Arc::new(config),
+        db: db.clone(),
+        passwords,
+        presence: Presence::default(),
+        outbox,
+    };
+    let app = app::router(state, extra);
+    tracing::info!(addr = %listener.local_addr()?, "chat-server listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    if let Err(e) = db.checkpoint().await {
+        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+    }
+    tracing::info!("chat-server stopped");
+    Ok(())
+}

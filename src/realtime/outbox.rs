@@ -1,0 +1,58 @@
+//! The outbox: what committed writes have to tell connected clients, in
+//! commit order.
+//!
+//! Domain operations publish events from their `after_commit` hook, which
+//! the database writer runs on its one thread in commit order; a single task
+//! (the relay, in `relay.rs`) takes them off this queue and emits them
+//! through Socket.IO rooms one after another. One producer order, one
+//! consumer: a chat's messages reach every socket in id order even when many
+//! senders write at once, and nothing is emitted that did not commit.
+
+use socketioxide::socket::Sid;
+use tokio::sync::mpsc;
+
+use crate::domain::{Chat, Member, Message};
+
+/// A committed change that clients must hear about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// These users joined this chat: their open sockets join its room.
+    JoinedChat { chat_id: i64, user_ids: Vec<i64> },
+    /// A new message: `receive_message` or `receive_file` to the chat's
+    /// room, except the socket it was sent from.
+    Message {
+        message: Box<Message>,
+        except: Option<Sid>,
+    },
+    /// `group_created` to every member of the new group.
+    GroupCreated { group: Box<Chat> },
+    /// `member_added` to the group's members (sent before the new member's
+    /// sockets join the room).
+    MemberAdded { group_id: i64, member: Member },
+    /// `added_to_group` to the added user's sockets.
+    AddedToGroup { user_id: i64, group: Box<Chat> },
+    /// `read` to the chat's members: a read marker moved.
+    Read {
+        chat_id: i64,
+        user_id: i64,
+        message_id: i64,
+    },
+}
+
+/// The sending side; cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Outbox {
+    queue: mpsc::UnboundedSender<Event>,
+}
+
+impl Outbox {
+    pub fn new() -> (Outbox, mpsc::UnboundedReceiver<Event>) {
+        let (queue, events) = mpsc::unbounded_channel();
+        (Outbox { queue }, events)
+    }
+
+    pub fn publish(&self, event: Event) {
+        // Fails only when the relay is gone (shutdown): nobody to tell.
+        let _ = self.queue.send(event);
+    }
+}

@@ -1,0 +1,238 @@
+//! SQL for `chats` and `chat_members`: direct chats, groups, membership,
+//! read markers, and a chat as one viewer sees it.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::messages::message_by_id;
+use crate::domain::{Chat, ChatKind, Member, Role, Timestamp};
+use crate::error::Result;
+
+/// A `chats` row.
+#[derive(Debug, Clone)]
+pub struct ChatRow {
+    pub id: i64,
+    pub kind: ChatKind,
+    pub name: Option<String>,
+    pub created_by: i64,
+    pub created_at: Timestamp,
+    pub last_message_id: Option<i64>,
+}
+
+const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, c.last_message_id";
+
+fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
+    Ok(ChatRow {
+        id: row.get(0)?,
+        kind: ChatKind::from_db(&row.get::<_, String>(1)?),
+        name: row.get(2)?,
+        created_by: row.get(3)?,
+        created_at: Timestamp(row.get(4)?),
+        last_message_id: row.get(5)?,
+    })
+}
+
+/// One user's membership of one chat.
+#[derive(Debug, Clone, Copy)]
+pub struct Membership {
+    pub role: Role,
+    pub last_read_message_id: i64,
+}
+
+pub fn chat_by_id(conn: &Connection, id: i64) -> Result<Option<ChatRow>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = ?1"))?;
+    Ok(stmt.query_row([id], chat_from_row).optional()?)
+}
+
+pub fn membership(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Membership>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT role, last_read_message_id FROM chat_members WHERE chat_id = ?1 AND user_id = ?2",
+    )?;
+    let found = stmt
+        .query_row(params![chat_id, user_id], |row| {
+            Ok(Membership {
+                role: Role::from_db(&row.get::<_, String>(0)?),
+                last_read_message_id: row.get(1)?,
+            })
+        })
+        .optional()?;
+    Ok(found)
+}
+
+/// The direct chat between two users, if it exists.
+pub fn direct_chat_between(conn: &Connection, a: i64, b: i64) -> Result<Option<i64>> {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM chats WHERE kind = 'direct' AND direct_lo = ?1 AND direct_hi = ?2")?;
+    Ok(stmt.query_row(params![lo, hi], |r| r.get(0)).optional()?)
+}
+
+/// Creates the direct chat between `creator` and `peer` (who may be the
+/// same user) with both as members. Returns its id.
+pub fn insert_direct_chat(conn: &Connection, creator: i64, peer: i64, now: Timestamp) -> Result<i64> {
+    let (lo, hi) = if creator <= peer {
+        (creator, peer)
+    } else {
+        (peer, creator)
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO chats (kind, created_by, created_at, direct_lo, direct_hi, last_activity_at)
+         VALUES ('direct', ?1, ?2, ?3, ?4, ?2)",
+    )?;
+    stmt.execute(params![creator, now.0, lo, hi])?;
+    let id = conn.last_insert_rowid();
+    insert_member(conn, id, creator, Role::Member, now)?;
+    if peer != creator {
+        insert_member(conn, id, peer, Role::Member, now)?;
+    }
+    Ok(id)
+}
+
+/// Creates a group owned by `owner`; `members` must exist and must not
+/// contain the owner. Returns its id.
+pub fn insert_group(
+    conn: &Connection,
+    name: &str,
+    owner: i64,
+    members: &[i64],
+    now: Timestamp,
+) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO chats (kind, name, created_by, created_at, last_activity_at)
+         VALUES ('group', ?1, ?2, ?3, ?3)",
+    )?;
+    stmt.execute(params![name, owner, now.0])?;
+    let id = conn.last_insert_rowid();
+    insert_member(conn, id, owner, Role::Owner, now)?;
+    for &user in members {
+        insert_member(conn, id, user, Role::Member, now)?;
+    }
+    Ok(id)
+}
+
+pub fn insert_member(
+    conn: &Connection,
+    chat_id: i64,
+    user_id: i64,
+    role: Role,
+    now: Timestamp,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    stmt.execute(params![chat_id, user_id, role.as_str(), now.0])?;
+    Ok(())
+}
+
+pub fn set_role(conn: &Connection, chat_id: i64, user_id: i64, role: Role) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE chat_members SET role = ?3 WHERE chat_id = ?1 AND user_id = ?2")?;
+    stmt.execute(params![chat_id, user_id, role.as_str()])?;
+    Ok(())
+}
+
+const MEMBER_SELECT: &str = "SELECT cm.user_id, u.username, u.display_name, cm.role, cm.joined_at
+     FROM chat_members cm JOIN users u ON u.id = cm.user_id";
+
+fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+    Ok(Member {
+        user_id: row.get(0)?,
+        username: row.get(1)?,
+        display_name: row.get(2)?,
+        role: Role::from_db(&row.get::<_, String>(3)?),
+        joined_at: Timestamp(row.get(4)?),
+    })
+}
+
+/// A chat's members, in the order they joined (the owner first).
+pub fn members(conn: &Connection, chat_id: i64) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{MEMBER_SELECT} WHERE cm.chat_id = ?1
+         ORDER BY cm.joined_at, cm.role <> 'owner', cm.user_id"
+    ))?;
+    let rows = stmt.query_map([chat_id], member_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub fn member(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Member>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{MEMBER_SELECT} WHERE cm.chat_id = ?1 AND cm.user_id = ?2"
+    ))?;
+    Ok(stmt
+        .query_row(params![chat_id, user_id], member_from_row)
+        .optional()?)
+}
+
+pub fn member_ids(conn: &Connection, chat_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1")?;
+    let rows = stmt.query_map([chat_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Ids of every chat the user belongs to (index-only).
+pub fn chat_ids_for_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT chat_id FROM chat_members WHERE user_id = ?1")?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The user's chats, newest activity first, each with the user's marker.
+pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, Membership)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CHAT_COLUMNS}, cm.role, cm.last_read_message_id
+         FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+         WHERE cm.user_id = ?1
+         ORDER BY c.last_activity_at DESC, c.last_message_id DESC, c.id DESC"
+    ))?;
+    let rows = stmt.query_map([user_id], |row| {
+        Ok((
+            chat_from_row(row)?,
+            Membership {
+                role: Role::from_db(&row.get::<_, String>(6)?),
+                last_read_message_id: row.get(7)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Records a new newest message of a chat.
+pub fn touch_chat(conn: &Connection, chat_id: i64, message_id: i64, now: Timestamp) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE chats SET last_message_id = ?2, last_activity_at = ?3 WHERE id = ?1")?;
+    stmt.execute(params![chat_id, message_id, now.0])?;
+    Ok(())
+}
+
+/// Moves the read marker forward to `message_id`; returns whether it moved.
+pub fn advance_read_marker(conn: &Connection, chat_id: i64, user_id: i64, message_id: i64) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE chat_members SET last_read_message_id = ?3
+         WHERE chat_id = ?1 AND user_id = ?2 AND last_read_message_id < ?3",
+    )?;
+    Ok(stmt.execute(params![chat_id, user_id, message_id])? > 0)
+}
+
+/// Other members' messages above `after` (index-only on messages_by_chat).
+pub fn unread_count(conn: &Connection, chat_id: i64, viewer: i64, after: i64) -> Result<i64> {
+    let mut stmt = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE chat_id = ?1 AND id > ?2 AND sender_id <> ?3")?;
+    Ok(stmt.query_row(params![chat_id, after, viewer], |r| r.get(0))?)
+}
+
+/// The chat as `viewer` sees it: members, newest message, unread count.
+pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, last_read: i64) -> Result<Chat> {
+    let last_message = match chat.last_message_id {
+        Some(id) => message_by_id(conn, id)?,
+        None => None,
+    };
+    Ok(Chat {
+        id: chat.id,
+        kind: chat.kind,
+        name: chat.name.clone(),
+        created_by: chat.created_by,
+        created_at: chat.created_at,
+        members: members(conn, chat.id)?,
+        last_message,
+        unread_count: unread_count(conn, chat.id, viewer, last_read)?,
+    })
+}

@@ -1,0 +1,138 @@
+//! SQL for `messages`: insert, look-ups, history pages and catch-up.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::{ChatKind, HistoryPage, Message, MessageKind, Timestamp};
+use crate::error::Result;
+
+const MESSAGE_SELECT: &str =
+    "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at
+     FROM messages m JOIN chats c ON c.id = m.chat_id";
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        chat_id: row.get(1)?,
+        chat_kind: ChatKind::from_db(&row.get::<_, String>(2)?),
+        sender_id: row.get(3)?,
+        kind: MessageKind::from_db(&row.get::<_, String>(4)?),
+        text: row.get(5)?,
+        attachment: None,
+        client_id: row.get(6)?,
+        created_at: Timestamp(row.get(7)?),
+    })
+}
+
+/// A message about to be stored.
+pub struct NewMessage<'a> {
+    pub chat_id: i64,
+    pub chat_kind: ChatKind,
+    pub sender_id: i64,
+    pub kind: MessageKind,
+    pub text: Option<&'a str>,
+    pub attachment_id: Option<i64>,
+    pub client_id: Option<&'a str>,
+}
+
+/// Stores a message and makes it its chat's newest; returns it as stored.
+pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    stmt.execute(params![
+        new.chat_id,
+        new.sender_id,
+        new.kind.as_str(),
+        new.text,
+        new.attachment_id,
+        new.client_id,
+        now.0
+    ])?;
+    let id = conn.last_insert_rowid();
+    super::touch_chat(conn, new.chat_id, id, now)?;
+    Ok(Message {
+        id,
+        chat_id: new.chat_id,
+        chat_kind: new.chat_kind,
+        sender_id: new.sender_id,
+        kind: new.kind,
+        text: new.text.map(str::to_string),
+        attachment: None,
+        client_id: new.client_id.map(str::to_string),
+        created_at: now,
+    })
+}
+
+pub fn message_by_id(conn: &Connection, id: i64) -> Result<Option<Message>> {
+    let mut stmt = conn.prepare_cached(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"))?;
+    Ok(stmt.query_row([id], message_from_row).optional()?)
+}
+
+/// The message a sender stored earlier under `client_id`, if any.
+pub fn message_by_client_id(conn: &Connection, sender_id: i64, client_id: &str) -> Result<Option<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{MESSAGE_SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"
+    ))?;
+    Ok(stmt
+        .query_row(params![sender_id, client_id], message_from_row)
+        .optional()?)
+}
+
+pub fn message_in_chat(conn: &Connection, message_id: i64, chat_id: i64) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND chat_id = ?2")?;
+    Ok(stmt.exists(params![message_id, chat_id])?)
+}
+
+/// One page of a chat's history, oldest first, and whether more exist in
+/// the direction of paging. Fetches one extra row to know.
+pub fn history(conn: &Connection, chat_id: i64, page: HistoryPage) -> Result<(Vec<Message>, bool)> {
+    let (sql, cursor, limit, newest_first) = match page {
+        HistoryPage::Latest { limit } => (
+            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
+            i64::MAX,
+            limit,
+            true,
+        ),
+        HistoryPage::Before { id, limit } => (
+            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
+            id,
+            limit,
+            true,
+        ),
+        HistoryPage::After { id, limit } => (
+            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"),
+            id,
+            limit,
+            false,
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![chat_id, cursor, limit + 1], message_from_row)?;
+    let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    if newest_first {
+        messages.reverse();
+    }
+    Ok((messages, has_more))
+}
+
+/// Messages of all the user's chats with an id above `after`, oldest first.
+pub fn messages_since(
+    conn: &Connection,
+    user_id: i64,
+    after: i64,
+    limit: u32,
+) -> Result<(Vec<Message>, bool)> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{MESSAGE_SELECT}
+         WHERE m.id > ?2 AND m.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?1)
+         ORDER BY m.id ASC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![user_id, after, limit + 1], message_from_row)?;
+    let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Ok((messages, has_more))
+}

@@ -1,0 +1,150 @@
+//! The database: one SQLite file under the data dir, and the only place in
+//! the crate that knows SQL.
+//!
+//! Reads go through an r2d2 pool on tokio's blocking threads (`Db::read`).
+//! Writes go to one writer thread (`Db::write`) that batches whatever is
+//! queued into one transaction (group commit), gives each job its own
+//! savepoint so one failure does not undo the others, and runs each job's
+//! `after_commit` in commit order once the batch is durable. That one thread
+//! is what makes message ids grow in commit order and lets broadcasts leave
+//! in that same order. Nothing here is async-aware beyond those two doors;
+//! the SQL itself is plain synchronous functions on `&Connection` in the
+//! sibling files, so a PostgreSQL store can replace this module later.
+
+mod chats;
+mod messages;
+mod migrations;
+mod users;
+mod writer;
+
+pub use chats::*;
+pub use messages::*;
+pub use users::*;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::error::{AppError, Result};
+
+/// How hard SQLite works to survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// `synchronous=NORMAL`: in WAL mode a commit survives a crash of the
+    /// process; the last commits before a power loss may be lost.
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss, at
+    /// the price of one fsync per commit batch.
+    Full,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    /// Read connections (`query_only`), used from blocking threads.
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    /// The single writer thread's queue.
+    writer: writer::WriterHandle,
+}
+
+/// Pragmas every connection gets, readers and writer alike.
+fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, applies migrations and
+    /// starts the writer thread.
+    pub fn open(path: &Path, sync: SyncMode) -> std::io::Result<Db> {
+        let to_io = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", path.display()));
+        let mut write_conn = Connection::open(path).map_err(to_io)?;
+        configure(&write_conn, sync).map_err(to_io)?;
+        migrations::apply(&mut write_conn).map_err(to_io)?;
+
+        let manager = SqliteConnectionManager::file(path).with_init(move |c| {
+            configure(c, sync)?;
+            c.pragma_update(None, "query_only", "ON")
+        });
+        let readers = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .max(4);
+        let pool = r2d2::Pool::builder()
+            .max_size(u32::try_from(readers).unwrap_or(8))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        let writer = writer::spawn(write_conn)?;
+        Ok(Db { pool, writer })
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| AppError::internal(format_args!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` inside the writer's next transaction and returns once that
+    /// transaction has committed. If `f` fails, its changes are rolled back
+    /// and the error is returned.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.submit(f, |_| {}).await
+    }
+
+    /// Like [`Db::write`], and once the batch holding `f` has committed, runs
+    /// `after_commit` on the writer thread, in commit order with every other
+    /// job's. This is how broadcasts leave in id order. `after_commit` must
+    /// be quick and must not block (queue a message, no I/O).
+    pub async fn write_then<T, F, A>(&self, f: F, after_commit: A) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.submit(f, after_commit).await
+    }
+
+    /// Folds the WAL back into the main file; used at shutdown.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.writer
+            .submit_outside_transaction(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// True when `e` is a UNIQUE or PRIMARY KEY violation.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}

@@ -1,0 +1,122 @@
+//! SQL for the `users` table.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::{Timestamp, User};
+use crate::error::{AppError, Result};
+
+const USER_COLUMNS: &str = "id, username, display_name, last_seen_at, created_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        display_name: row.get(2)?,
+        online: false,
+        last_seen_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
+        created_at: Timestamp(row.get(4)?),
+    })
+}
+
+/// Inserts a user; a taken username (any case) is `username_taken`.
+pub fn insert_user(
+    conn: &Connection,
+    username: &str,
+    display_name: &str,
+    password_hash: &str,
+    now: Timestamp,
+) -> Result<User> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO users (username, display_name, display_lower, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let inserted = stmt.execute(params![
+        username,
+        display_name,
+        display_name.to_lowercase(),
+        password_hash,
+        now.0
+    ]);
+    match inserted {
+        Ok(_) => Ok(User {
+            id: conn.last_insert_rowid(),
+            username: username.to_string(),
+            display_name: display_name.to_string(),
+            online: false,
+            last_seen_at: None,
+            created_at: now,
+        }),
+        Err(e) if super::is_unique_violation(&e) => Err(AppError::UsernameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn username_exists(conn: &Connection, username: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?;
+    Ok(stmt.exists([username])?)
+}
+
+pub fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], user_from_row).optional()?)
+}
+
+pub fn user_exists(conn: &Connection, id: i64) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?;
+    Ok(stmt.exists([id])?)
+}
+
+/// The user and their password hash, for login.
+pub fn credentials_by_username(conn: &Connection, username: &str) -> Result<Option<(User, String)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"
+    ))?;
+    let found = stmt
+        .query_row([username], |row| {
+            Ok((user_from_row(row)?, row.get::<_, String>(5)?))
+        })
+        .optional()?;
+    Ok(found)
+}
+
+/// Users by id after `after`; with a prefix, only those whose username or
+/// display name starts with it (case-insensitive). Returns up to `fetch`.
+pub fn list_users(conn: &Connection, prefix: Option<&str>, after: i64, fetch: u32) -> Result<Vec<User>> {
+    let rows = match prefix {
+        None => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after, fetch], user_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        Some(prefix) => {
+            let pattern = format!("{}%", escape_like(prefix));
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE id > ?1 AND (username LIKE ?2 ESCAPE '\\' OR display_lower LIKE ?2 ESCAPE '\\')
+                 ORDER BY id LIMIT ?3"
+            ))?;
+            stmt.query_map(params![after, pattern, fetch], user_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+    };
+    Ok(rows)
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn set_last_seen(conn: &Connection, user_id: i64, at: Timestamp) -> Result<()> {
+    let mut stmt = conn.prepare_cached("UPDATE users SET last_seen_at = ?1 WHERE id = ?2")?;
+    stmt.execute(params![at.0, user_id])?;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The writer thread: the one connection that writes, and group commit.
+//!
+//! Jobs queue up on a bounded channel (a full queue makes senders wait: that
+//! is the backpressure). The thread takes everything queued, up to
+//! `MAX_BATCH`, runs each job inside its own savepoint of one `BEGIN
+//! IMMEDIATE` transaction, commits once, and only then answers the jobs and
+//! runs their `after_commit` hooks, in order. A failed job rolls back to its
+//! savepoint and leaves the rest of the batch alone; a failed commit fails
+//! every job in the batch, and none of their hooks run.
+
+use std::panic::AssertUnwindSafe;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{AppError, Result};
+
+/// How many jobs may wait for the writer before senders are made to wait.
+const QUEUE_CAPACITY: usize = 8192;
+/// The most jobs folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// What a job leaves to do once its batch's fate is known: answer the
+/// caller, and on success run its hook. `true` means committed.
+type Completion = Box<dyn FnOnce(bool) + Send>;
+
+/// A unit of work for the writer, type-erased.
+trait WriteJob: Send {
+    /// Runs inside the open transaction.
+    fn run(self: Box<Self>, conn: &Connection) -> Completion;
+    /// Answers the caller with an error without running.
+    fn abort(self: Box<Self>, why: &str);
+}
+
+struct Job<F, A, T> {
+    work: F,
+    after_commit: A,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, A, T> WriteJob for Job<F, A, T>
+where
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    A: FnOnce(&T) + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Completion {
+        let Job {
+            work,
+            after_commit,
+            reply,
+        } = *self;
+        let outcome = run_in_savepoint(conn, work);
+        Box::new(move |committed| {
+            let outcome = match outcome {
+                Ok(value) if committed => {
+                    after_commit(&value);
+                    Ok(value)
+                }
+                Ok(_) => Err(AppError::internal("the write batch failed to commit")),
+                Err(e) => Err(e),
+            };
+            // The caller may have gone away (request cancelled): nothing to do.
+            let _ = reply.send(outcome);
+        })
+    }
+
+    fn abort(self: Box<Self>, why: &str) {
+        let _ = self.reply.send(Err(AppError::internal(why)));
+    }
+}
+
+fn run_in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(AppError::internal("a write job panicked")));
+    let finish = match outcome {
+        Ok(_) => conn.execute_batch("RELEASE job"),
+        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+    };
+    finish?;
+    outcome
+}
+
+enum Message {
+    /// Runs in the next batch's transaction.
+    InTransaction(Box<dyn WriteJob>),
+    /// Runs alone, between batches, outside any transaction (checkpoints).
+    Alone(Box<dyn FnOnce(&Connection) + Send>),
+}
+
+/// Sends jobs to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    queue: mpsc::Sender<Message>,
+}
+
+pub fn spawn(conn: Connection) -> std::io::Result<WriterHandle> {
+    let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || run(conn, inbox))?;
+    Ok(WriterHandle { queue })
+}
+
+impl WriterHandle {
+    pub async fn submit<T, F, A>(&self, work: F, after_commit: A) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job {
+            work,
+            after_commit,
+            reply,
+        });
+        self.queue
+            .send(Message::InTransaction(job))
+            .await
+            .map_err(|_| AppError::Unavailable)?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("the writer dropped a job"))?
+    }
+
+    pub async fn submit_outside_transaction<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(move |conn: &Connection| {
+            let _ = reply.send(work(conn));
+        });
+        self.queue
+            .send(Message::Alone(job))
+            .await
+            .map_err(|_| AppError::Unavailable)?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("the writer dropped a job"))?
+    }
+}
+
+/// The thread's loop: ends when every handle is gone, closing the connection
+/// (SQLite checkpoints the WAL when its last connection closes).
+fn run(conn: Connection, mut inbox: mpsc::Receiver<Message>) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = inbox.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::InTransaction(job) => batch.push(job),
+                Message::Alone(job) => {
+                    commit_batch(&conn, &mut batch);
+                    job(&conn);
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = inbox.try_recv().ok();
+            }
+        }
+        commit_batch(&conn, &mut batch);
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        for job in batch.drain(..) {
+            job.abort("could not begin a write transaction");
+        }
+        return;
+    }
+    let completions: Vec<Completion> = batch.drain(..).map(|job| job.run(conn)).collect();
+    let committed = match conn.execute_batch("COMMIT") {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, jobs = completions.len(), "write batch failed to commit");
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rollback after a failed commit failed");
+            }
+            false
+        }
+    };
+    for complete in completions {
+        complete(committed);
+    }
+}

@@ -1,0 +1,160 @@
+//! The contract's error body for everything that is not a domain error:
+//! malformed JSON, wrong content type, unknown routes and methods, bodies
+//! that are too large, and panics. Plus health and the process itself.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::routing::get;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+
+async fn raw_post(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let ct = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(
+        ct.as_deref(),
+        Some("application/json"),
+        "JSON error body for {status}"
+    );
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn malformed_json_is_validation_failed() {
+    let app = spawn_app().await;
+    for body in [
+        &b"{\"username\": "[..],
+        b"not json",
+        b"",
+        b"{\"username\":\"a\",}",
+    ] {
+        let r = raw_post(&app, "/auth/register", "application/json", body.to_vec()).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "validation_failed");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_415() {
+    let app = spawn_app().await;
+    let body = br#"{"username":"alice","password":"12345678"}"#.to_vec();
+    let r = raw_post(&app, "/auth/register", "text/plain", body).await;
+    assert_error(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let app = spawn_app().await;
+    let huge = format!(
+        r#"{{"username":"alice","password":"{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let r = raw_post(&app, "/auth/register", "application/json", huge.into_bytes()).await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    assert_error(&app.get("/nope", None).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.get("/chats/1/nothing", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let r = app
+        .request(reqwest::Method::DELETE, "/auth/login", None, None)
+        .await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let r = app.request(reqwest::Method::PUT, "/healthz", None, None).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
+    let boom = axum::Router::new().route(
+        "/test/panic",
+        get(|| async {
+            let v: Vec<u8> = Vec::new();
+            // Index out of bounds, as a real bug would.
+            format!("{}", v[usize::from(v.is_empty())])
+        }),
+    );
+    let app = spawn_app_with(Arc::new(tempfile::TempDir::new().unwrap()), |_| {}, boom).await;
+    let r = app.get("/test/panic", None).await;
+    assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert_eq!(
+        r.1["error"]["message"], "internal server error",
+        "no internals leak"
+    );
+    let r = app.get("/test/panic", None).await;
+    assert_eq!(r.0, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, body) = app.get("/healthz", None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({ "status": "ok" }))
+    );
+    app.register("alice").await;
+}
+
+// Multi-threaded: the blocking `Command` must not stall the server's runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand_reports_the_server_state() {
+    let app = spawn_app().await;
+    let exe = env!("CARGO_BIN_EXE_chat-server");
+    let ok = Command::new(exe)
+        .args(["healthcheck", "--url", &app.url("/healthz")])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let addr = app.addr.to_string();
+    let via_addr = Command::new(exe)
+        .args(["healthcheck", "--addr", &addr])
+        .status()
+        .unwrap();
+    assert!(via_addr.success());
+    app.stop().await;
+    let down = Command::new(exe)
+        .args(["healthcheck", "--addr", &addr, "--timeout", "2s"])
+        .status()
+        .unwrap();
+    assert!(!down.success());
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_variable() {
+    let exe = env!("CARGO_BIN_EXE_chat-server");
+    let out = Command::new(exe).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for (flag, env) in [
+        ("--addr", "CHAT_ADDR"),
+        ("--data-dir", "CHAT_DATA_DIR"),
+        ("--jwt-secret", "CHAT_JWT_SECRET"),
+        ("--token-ttl", "CHAT_TOKEN_TTL"),
+        ("--log-format", "CHAT_LOG_FORMAT"),
+        ("--sync", "CHAT_SYNC"),
+    ] {
+        assert!(
+            help.contains(flag) && help.contains(env),
+            "{flag} / {env} in\n{help}"
+        );
+    }
+}

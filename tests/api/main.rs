@@ -1,0 +1,11 @@
+//! Integration tests: the real server on port 0, real SQLite in a temp dir,
+//! spoken to over HTTP.
+
+mod auth;
+mod chats;
+mod errors;
+mod groups;
+mod helpers;
+mod history;
+mod process;
+mod users;
