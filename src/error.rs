@@ -121,12 +121,18 @@ impl AppError {
         AppError::Internal(cause.to_string())
     }
 
-    /// The `{code, message}` pair, as sent in bodies and acks. Logs internal
-    /// errors, since this is the one place every error passes on its way out.
-    pub fn body(&self) -> ErrorBody {
+    /// Logs the hidden cause of an internal error; other errors are the
+    /// client's business and are not logged.
+    pub fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             tracing::error!(%cause, "internal error");
         }
+    }
+
+    /// The `{code, message}` pair, as sent in bodies and acks. Logs internal
+    /// errors, since this is the one place every error passes on its way out.
+    pub fn body(&self) -> ErrorBody {
+        self.log_if_internal();
         ErrorBody {
             code: self.code(),
             message: self.to_string(),

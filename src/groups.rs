@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::chats::{Expect, History, access::member_chat, history};
-use crate::domain::{Chat, GroupName, HistoryPage, Message, PageQuery, Role, Timestamp, parse_id};
+use crate::domain::{
+    Chat, GroupName, HistoryPage, Message, PageQuery, Role, Timestamp, parse_id, required_id,
+};
 use crate::error::{ApiJson, ApiQuery, AppError, PathId, Result};
 use crate::realtime::Event;
 use crate::store;
@@ -169,10 +171,7 @@ async fn add_user_route(
     PathId(group_id): PathId,
     ApiJson(body): ApiJson<AddUserBody>,
 ) -> Result<Json<GroupResponse>> {
-    let user_id = body
-        .user_id
-        .ok_or_else(|| AppError::validation("user_id is required"))?;
-    let user_id = parse_id(user_id, "user_id")?;
+    let user_id = required_id(body.user_id, "user_id")?;
     Ok(Json(GroupResponse {
         group: add_user(&state, caller.id, group_id, user_id).await?,
     }))

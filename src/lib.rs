@@ -69,7 +69,7 @@ pub async fn serve_with_routes(
         config.argon2_parallelism,
         max_hashes,
     )?;
-    let (outbox, _events) = Outbox::new();
+    let (outbox, events) = Outbox::new();
     let state = AppState {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
         config: Arc::new(config),
@@ -78,8 +78,15 @@ pub async fn serve_with_routes(
         presence: Presence::default(),
         outbox,
     };
-    let app = app::router(state, extra);
+    let (socket_layer, io) = realtime::start(state.clone(), events);
+    let app = app::router(state, extra).layer(socket_layer);
     tracing::info!(addr = %listener.local_addr()?, "chat-server listening");
+    // Sockets hold their connections open: close them when the signal
+    // comes, so the graceful shutdown can finish.
+    let shutdown = async move {
+        shutdown.await;
+        io.close().await;
+    };
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;

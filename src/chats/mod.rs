@@ -7,7 +7,7 @@ mod reading;
 mod send;
 
 pub use access::Expect;
-pub use reading::{History, ReadMarker, history, list_chats, mark_read, sync};
+pub use reading::{History, ReadMarker, check_member, history, list_chats, mark_read, sync};
 pub use send::{Origin, SendMessageBody, SendText, Sent, send_text};
 
 use axum::extract::State;
@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::{Chat, HistoryPage, Message, PageQuery, SyncQuery, parse_id};
-use crate::error::{ApiJson, ApiQuery, AppError, PathId, Result};
+use crate::domain::{Chat, HistoryPage, Message, PageQuery, SyncQuery, required_id};
+use crate::error::{ApiJson, ApiQuery, PathId, Result};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -103,10 +103,7 @@ async fn read(
     PathId(chat_id): PathId,
     ApiJson(body): ApiJson<ReadBody>,
 ) -> Result<Json<ReadMarker>> {
-    let message_id = body
-        .message_id
-        .ok_or_else(|| AppError::validation("message_id is required"))?;
-    let message_id = parse_id(message_id, "message_id")?;
+    let message_id = required_id(body.message_id, "message_id")?;
     Ok(Json(mark_read(&state, caller.id, chat_id, message_id).await?))
 }
 

@@ -25,6 +25,15 @@ pub async fn list_chats(state: &AppState, user_id: i64) -> Result<Vec<Chat>> {
         .await
 }
 
+/// Checks that the user may see the chat: `Ok` for a member, the access
+/// error otherwise.
+pub async fn check_member(state: &AppState, user_id: i64, chat_id: i64, expect: Expect) -> Result<()> {
+    state
+        .db
+        .read(move |conn| member_chat(conn, user_id, chat_id, expect).map(|_| ()))
+        .await
+}
+
 /// One page of a chat's history with the chat itself.
 pub struct History {
     pub chat: Chat,

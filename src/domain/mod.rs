@@ -26,6 +26,14 @@ pub fn parse_id(value: i64, field: &str) -> Result<i64> {
     }
 }
 
+/// A required id field of a JSON body.
+pub fn required_id(value: Option<i64>, field: &str) -> Result<i64> {
+    parse_id(
+        value.ok_or_else(|| AppError::validation(format!("{field} is required")))?,
+        field,
+    )
+}
+
 /// An id that arrives as text (a path segment, a multipart field).
 pub fn parse_id_str(raw: &str, field: &str) -> Result<i64> {
     let is_digits = !raw.is_empty() && raw.len() <= 18 && raw.bytes().all(|b| b.is_ascii_digit());

@@ -8,4 +8,6 @@ mod groups;
 mod helpers;
 mod history;
 mod process;
+mod realtime;
+mod socket;
 mod users;

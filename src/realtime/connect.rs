@@ -1,0 +1,175 @@
+//! A socket's life: the connect middleware (authenticate, join rooms,
+//! register handlers, count presence) and the disconnect handler.
+//!
+//! Everything happens in the middleware, which socketioxide runs before it
+//! sends the client its connect packet: the event handlers are in place and
+//! the rooms joined before the client can emit anything. (The connect
+//! handler proper runs later, on a spawned task, and would race the
+//! client's first events.)
+
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::extract::{Extension, SocketRef, State, TryData};
+
+use super::handlers;
+use crate::app::AppState;
+use crate::auth::{self, AuthUser};
+use crate::domain::Timestamp;
+use crate::error::AppError;
+use crate::store;
+
+/// Why a connection was refused; its text is what the client's
+/// `connect_error` carries in `err.message`.
+#[derive(Debug)]
+pub enum Refused {
+    Unauthorized,
+    Internal,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refused::Unauthorized => "unauthorized",
+            Refused::Internal => "internal",
+        })
+    }
+}
+
+pub fn user_room(user_id: i64) -> String {
+    format!("user:{user_id}")
+}
+
+pub fn chat_room(chat_id: i64) -> String {
+    format!("chat:{chat_id}")
+}
+
+/// The token from `auth.token`, an `Authorization: Bearer` header, or a
+/// `token` query parameter, in that order.
+fn handshake_token(socket: &SocketRef, auth: &serde_json::Value) -> Option<String> {
+    if let Some(token) = auth
+        .get("token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        return Some(token.to_string());
+    }
+    let parts = socket.req_parts();
+    if let Some(token) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer_token)
+    {
+        return Some(token.to_string());
+    }
+    let query = parts.uri.query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, v)| k == "token" && !v.is_empty())
+        .map(|(_, v)| v)
+}
+
+/// The connect middleware. Refuses a missing or bad token with
+/// `unauthorized`; otherwise makes the socket ready before the client hears
+/// it is connected.
+pub async fn admit(
+    socket: SocketRef,
+    io: SocketIo,
+    TryData(auth): TryData<serde_json::Value>,
+    State(state): State<AppState>,
+) -> Result<(), Refused> {
+    let auth = auth.unwrap_or(serde_json::Value::Null);
+    let token = handshake_token(&socket, &auth).ok_or(Refused::Unauthorized)?;
+    let user = match auth::authenticate(&state, &token).await {
+        Ok(user) => user,
+        Err(AppError::Unauthorized(_)) => return Err(Refused::Unauthorized),
+        Err(e) => {
+            e.log_if_internal();
+            return Err(Refused::Internal);
+        }
+    };
+
+    // The user room first, then the chats: a chat created after the read
+    // below reaches this socket through the user room (see the relay).
+    socket.join(user_room(user.id));
+    let user_id = user.id;
+    let chat_ids = state
+        .db
+        .read(move |conn| store::chat_ids_for_user(conn, user_id))
+        .await
+        .map_err(|e| {
+            e.log_if_internal();
+            Refused::Internal
+        })?;
+    socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
+    socket.extensions.insert(user);
+    handlers::register(&socket);
+    socket.on_disconnect(leave);
+
+    if state.presence.connect(user.id) {
+        announce_presence(&state, &io, user.id, true, socket.rooms()).await;
+    }
+    Ok(())
+}
+
+/// The connect handler proper: nothing left to do (see the module docs).
+pub async fn connected() {}
+
+async fn leave(
+    socket: SocketRef,
+    io: SocketIo,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+) {
+    if state.presence.disconnect(user.id) {
+        announce_presence(&state, &io, user.id, false, socket.rooms()).await;
+    }
+}
+
+#[derive(Serialize)]
+struct PresenceEvent {
+    user_id: i64,
+    online: bool,
+    last_seen_at: Timestamp,
+}
+
+/// Stores `last_seen_at` and tells the users who share a chat with this
+/// one (not the user's own other sockets).
+async fn announce_presence(
+    state: &AppState,
+    io: &SocketIo,
+    user_id: i64,
+    online: bool,
+    rooms: Vec<std::borrow::Cow<'static, str>>,
+) {
+    let now = Timestamp::now();
+    if let Err(e) = state
+        .db
+        .write(move |conn| store::set_last_seen(conn, user_id, now))
+        .await
+    {
+        e.log_if_internal();
+    }
+    let chat_rooms: Vec<String> = rooms
+        .into_iter()
+        .filter(|r| r.starts_with("chat:"))
+        .map(|r| r.to_string())
+        .collect();
+    if chat_rooms.is_empty() {
+        return;
+    }
+    let event = PresenceEvent {
+        user_id,
+        online,
+        last_seen_at: now,
+    };
+    if let Err(e) = io
+        .to(chat_rooms)
+        .except(user_room(user_id))
+        .emit("presence", &event)
+        .await
+    {
+        tracing::debug!(error = %e, "presence broadcast incomplete");
+    }
+}

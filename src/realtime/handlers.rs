@@ -1,0 +1,197 @@
+//! One handler per client event. Each parses its payload, calls the same
+//! domain operation as the REST route, and answers the ack; none of them
+//! holds any logic of its own.
+
+use serde::{Deserialize, Serialize};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
+
+use super::connect::{chat_room, user_room};
+use super::payload::{Nothing, Payload, answer};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::chats::{self, Expect, SendMessageBody, SendText};
+use crate::domain::{Chat, Message, required_id};
+use crate::error::AppError;
+use crate::groups::{self, CreateGroupBody};
+
+/// Puts every handler on a freshly admitted socket.
+pub fn register(socket: &SocketRef) {
+    socket.on("send_message", send_message);
+    socket.on("group_message", group_message);
+    socket.on("create_group", create_group);
+    socket.on("join_group", join_group);
+    socket.on("typing", typing);
+    socket.on("mark_read", mark_read);
+    socket.on_fallback(unknown_event);
+}
+
+#[derive(Serialize)]
+struct MessageAck {
+    message: Message,
+}
+
+#[derive(Serialize)]
+struct GroupAck {
+    group: Chat,
+}
+
+async fn send_message(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<SendMessageBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let request = SendText::parse(body?)?;
+        let sent = chats::send_text(&state, user.id, request, Some(socket.id)).await?;
+        Ok(MessageAck {
+            message: sent.message,
+        })
+    };
+    answer(ack, outcome.await);
+}
+
+#[derive(Deserialize)]
+struct GroupMessageBody {
+    group_id: Option<i64>,
+    text: Option<String>,
+    client_id: Option<String>,
+}
+
+async fn group_message(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<GroupMessageBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let body = body?;
+        let group_id = body
+            .group_id
+            .ok_or_else(|| AppError::validation("group_id is required"))?;
+        let request = SendText::parse(SendMessageBody {
+            group_id: Some(group_id),
+            text: body.text,
+            client_id: body.client_id,
+            ..SendMessageBody::default()
+        })?;
+        let sent = chats::send_text(&state, user.id, request, Some(socket.id)).await?;
+        Ok(MessageAck {
+            message: sent.message,
+        })
+    };
+    answer(ack, outcome.await);
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<CreateGroupBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        Ok(GroupAck {
+            group: groups::create_group(&state, user.id, body?).await?,
+        })
+    };
+    answer(ack, outcome.await);
+}
+
+#[derive(Deserialize)]
+struct GroupRef {
+    group_id: Option<i64>,
+}
+
+/// Idempotent: the socket is usually in the room already.
+async fn join_group(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<GroupRef>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let group_id = required_id(body?.group_id, "group_id")?;
+        let group = groups::get_group(&state, user.id, group_id).await?;
+        socket.join(chat_room(group.id));
+        Ok(GroupAck { group })
+    };
+    answer(ack, outcome.await);
+}
+
+#[derive(Deserialize)]
+struct TypingBody {
+    chat_id: Option<i64>,
+    typing: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct TypingEvent {
+    chat_id: i64,
+    user_id: i64,
+    typing: bool,
+}
+
+/// Relayed to the chat's other members, never stored.
+async fn typing(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<TypingBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let body = body?;
+        let chat_id = required_id(body.chat_id, "chat_id")?;
+        let typing = body
+            .typing
+            .ok_or_else(|| AppError::validation("typing must be true or false"))?;
+        // The socket is in a chat's room exactly when its user is a member;
+        // only a miss needs the database, for the precise error.
+        let room = chat_room(chat_id);
+        if !socket.rooms().iter().any(|r| *r == room) {
+            chats::check_member(&state, user.id, chat_id, Expect::AnyChat).await?;
+        }
+        let event = TypingEvent {
+            chat_id,
+            user_id: user.id,
+            typing,
+        };
+        socket
+            .to(room)
+            .except(user_room(user.id))
+            .emit("typing", &event)
+            .await
+            .map_err(|e| AppError::internal(format_args!("typing broadcast: {e}")))?;
+        Ok(Nothing {})
+    };
+    answer(ack, outcome.await);
+}
+
+#[derive(Deserialize)]
+struct MarkReadBody {
+    chat_id: Option<i64>,
+    message_id: Option<i64>,
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<MarkReadBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let body = body?;
+        let chat_id = required_id(body.chat_id, "chat_id")?;
+        let message_id = required_id(body.message_id, "message_id")?;
+        chats::mark_read(&state, user.id, chat_id, message_id).await
+    };
+    answer(ack, outcome.await);
+}
+
+/// An event this server does not know: `not_found`, if the client waits.
+async fn unknown_event(Event(name): Event, ack: AckSender) {
+    answer::<Nothing>(ack, Err(AppError::NotFound(format!("unknown event {name:?}"))));
+}
