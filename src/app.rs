@@ -2,6 +2,7 @@
 //! routes with the fallbacks and layers every request passes through.
 
 use std::any::Any;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -13,10 +14,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{PasswordHasher, Tokens};
+use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
+use crate::uploads::FileSigner;
 
 /// What every handler can reach. Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -28,6 +31,12 @@ pub struct AppState {
     pub presence: Presence,
     /// Committed changes on their way to connected sockets.
     pub outbox: Outbox,
+    /// Where file bytes are kept.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Where uploads are staged while they are checked.
+    pub staging_dir: PathBuf,
+    /// Mints and checks signed file URLs.
+    pub files: Arc<FileSigner>,
 }
 
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
@@ -39,6 +48,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(crate::users::router())
         .merge(crate::chats::router())
         .merge(crate::groups::router())
+        .merge(crate::uploads::router(state.config.max_upload_bytes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json))

@@ -69,6 +69,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_SYNC", value_enum, default_value = "normal")]
     pub sync: SyncMode,
 
+    /// Largest file accepted by POST /uploads and send_file, in bytes (413
+    /// above it).
+    #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// How long a signed file URL stays valid: a number with s, m, h or d.
+    #[arg(long, env = "CHAT_FILE_URL_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub file_url_ttl: Duration,
+
     /// Largest JSON request body, in bytes (413 above it).
     #[arg(long, env = "CHAT_MAX_JSON_BYTES", default_value_t = 256 * 1024)]
     pub max_json_bytes: usize,
@@ -109,6 +118,11 @@ impl Config {
 
     pub fn secret_path(&self) -> PathBuf {
         self.data_dir.join("jwt-secret")
+    }
+
+    /// Uploaded files, content-addressed, and their staging area.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
     }
 }
 

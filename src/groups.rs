@@ -84,6 +84,10 @@ pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<
             store::chat_view(conn, &row, user_id, membership.last_read_message_id)
         })
         .await
+        .map(|mut group| {
+            state.files.sign_chat(&mut group);
+            group
+        })
 }
 
 /// Adds `user_id` to a group; the caller must be its owner or an admin.
@@ -91,7 +95,7 @@ pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<
 /// sockets into the room, and tells them (`added_to_group`).
 pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64) -> Result<Chat> {
     let outbox = state.outbox.clone();
-    let (group, _, _) = state
+    let (mut group, _, _) = state
         .db
         .write_then(
             move |conn| {
@@ -133,6 +137,7 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
             },
         )
         .await?;
+    state.files.sign_chat(&mut group);
     Ok(group)
 }
 

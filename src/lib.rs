@@ -9,7 +9,10 @@
 //!   all the SQL.
 //! - `auth`, `users`, `chats`, `groups`: one module per domain, each with its
 //!   operations and its routes.
-//! - `realtime`: presence and the outbox of committed events.
+//! - `uploads`, `blobs`: files in (staged, checked, stored by hash) and out
+//!   (signed URLs).
+//! - `realtime`: Socket.IO: connect middleware, event handlers, presence,
+//!   and the outbox + relay of committed events.
 //! - `app`: state and router.
 //!
 //! [`serve`] runs the whole server on a listener until a shutdown future
@@ -17,6 +20,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod chats;
 pub mod config;
 pub mod domain;
@@ -24,6 +28,7 @@ pub mod error;
 pub mod groups;
 pub mod realtime;
 pub mod store;
+pub mod uploads;
 pub mod users;
 
 use std::future::Future;
@@ -34,9 +39,11 @@ use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::auth::{PasswordHasher, Tokens};
+use crate::blobs::LocalDisk;
 use crate::config::Config;
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
+use crate::uploads::FileSigner;
 
 /// Opens the data dir and database, then serves on `listener` until
 /// `shutdown` completes; in-flight requests finish, the WAL is checkpointed.
@@ -69,9 +76,24 @@ pub async fn serve_with_routes(
         config.argon2_parallelism,
         max_hashes,
     )?;
+    let blobs = Arc::new(LocalDisk::open(config.uploads_dir())?);
+    let referenced = db
+        .read(store::referenced_blobs)
+        .await
+        .map_err(std::io::Error::other)?;
+    let sweeper = Arc::clone(&blobs);
+    let removed = tokio::task::spawn_blocking(move || sweeper.remove_unreferenced(&referenced))
+        .await
+        .map_err(std::io::Error::other)??;
+    if removed > 0 {
+        tracing::info!(removed, "removed stored files that no attachment refers to");
+    }
     let (outbox, events) = Outbox::new();
     let state = AppState {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
+        files: Arc::new(FileSigner::new(&secret, config.file_url_ttl)),
+        staging_dir: blobs.tmp_dir(),
+        blobs,
         config: Arc::new(config),
         db: db.clone(),
         passwords,

@@ -8,7 +8,7 @@ mod send;
 
 pub use access::Expect;
 pub use reading::{History, ReadMarker, check_member, history, list_chats, mark_read, sync};
-pub use send::{Origin, SendMessageBody, SendText, Sent, send_text};
+pub use send::{Origin, SendMessageBody, SendText, Sent, earlier_send, publish_sent, send_text};
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -12,7 +12,7 @@ use crate::store;
 
 /// The caller's chats, newest activity first.
 pub async fn list_chats(state: &AppState, user_id: i64) -> Result<Vec<Chat>> {
-    state
+    let mut chats: Vec<Chat> = state
         .db
         .read(move |conn| {
             store::chats_for_user(conn, user_id)?
@@ -22,7 +22,9 @@ pub async fn list_chats(state: &AppState, user_id: i64) -> Result<Vec<Chat>> {
                 })
                 .collect()
         })
-        .await
+        .await?;
+    chats.iter_mut().for_each(|c| state.files.sign_chat(c));
+    Ok(chats)
 }
 
 /// Checks that the user may see the chat: `Ok` for a member, the access
@@ -69,6 +71,10 @@ pub async fn sync(state: &AppState, user_id: i64, after: i64, limit: u32) -> Res
         .db
         .read(move |conn| store::messages_since(conn, user_id, after, limit))
         .await
+        .map(|(mut messages, has_more)| {
+            state.files.sign_messages(&mut messages);
+            (messages, has_more)
+        })
 }
 
 /// The read marker in force after a `mark_read`.

@@ -9,7 +9,7 @@ use super::access::resolve_target;
 use crate::app::AppState;
 use crate::domain::{ChatTarget, ClientId, Message, MessageKind, MessageText, TargetFields, Timestamp};
 use crate::error::Result;
-use crate::realtime::Event;
+use crate::realtime::{Event, Outbox};
 use crate::store::{self, NewMessage};
 
 /// The JSON body of a text send, as both doors receive it.
@@ -58,6 +58,24 @@ pub struct Sent {
 /// back (the sender's other devices do).
 pub type Origin = Option<Sid>;
 
+/// Tells the chat about a committed send: a new direct chat's members join
+/// its room first, then the message goes out (not for a repeat).
+pub fn publish_sent(outbox: &Outbox, sent: &Sent, created_with: Option<&[i64]>, origin: Origin) {
+    if !sent.created {
+        return;
+    }
+    if let Some(user_ids) = created_with {
+        outbox.publish(Event::JoinedChat {
+            chat_id: sent.message.chat_id,
+            user_ids: user_ids.to_vec(),
+        });
+    }
+    outbox.publish(Event::Message {
+        message: Box::new(sent.message.clone()),
+        except: origin,
+    });
+}
+
 /// The message `sender` already stored under `client_id`, if any: a retry
 /// gets it back instead of making a second one.
 pub fn earlier_send(
@@ -97,7 +115,7 @@ pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin:
                         sender_id: sender,
                         kind: MessageKind::Text,
                         text: Some(request.text.as_str()),
-                        attachment_id: None,
+                        attachment: None,
                         client_id: request.client_id.as_ref().map(ClientId::as_str),
                     },
                     now,
@@ -110,22 +128,11 @@ pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin:
                     chat.created_with,
                 ))
             },
-            move |(sent, created_with)| {
-                if !sent.created {
-                    return;
-                }
-                if let Some(user_ids) = created_with {
-                    outbox.publish(Event::JoinedChat {
-                        chat_id: sent.message.chat_id,
-                        user_ids: user_ids.clone(),
-                    });
-                }
-                outbox.publish(Event::Message {
-                    message: Box::new(sent.message.clone()),
-                    except: origin,
-                });
-            },
+            move |(sent, created_with)| publish_sent(&outbox, sent, created_with.as_deref(), origin),
         )
         .await?;
-    Ok(stored.0)
+    let mut sent = stored.0;
+    // A repeated client_id may name an earlier file message.
+    state.files.sign_message(&mut sent.message);
+    Ok(sent)
 }

@@ -85,6 +85,39 @@ impl ChatTarget {
     }
 }
 
+/// A file's display name as the client sent it, cleaned: the last path
+/// segment, without control characters, at most 255 characters. Never used
+/// as a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName(String);
+
+impl FileName {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn clean(raw: Option<&str>) -> Self {
+        let raw = raw.unwrap_or_default();
+        let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+        let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+        let cleaned = cleaned.trim();
+        let mut chars: Vec<char> = cleaned.chars().collect();
+        if chars.len() > Self::MAX_CHARS {
+            // Keep the end, where the extension is.
+            chars.drain(..chars.len() - Self::MAX_CHARS);
+        }
+        let cleaned: String = chars.into_iter().collect();
+        let cleaned = cleaned.trim();
+        if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+            FileName("file".into())
+        } else {
+            FileName(cleaned.to_string())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// 1–100 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupName(String);
@@ -141,6 +174,21 @@ mod tests {
         assert!(ChatTarget::parse(&f(Some(3), Some(4), None)).is_err());
         assert!(ChatTarget::parse(&f(None, None, None)).is_err());
         assert!(ChatTarget::parse(&f(None, Some(0), None)).is_err());
+    }
+
+    #[test]
+    fn file_names_are_display_only() {
+        let clean = |s: &str| FileName::clean(Some(s)).as_str().to_string();
+        assert_eq!(clean("../../etc/passwd"), "passwd");
+        assert_eq!(clean("C:\\Users\\me\\photo.png"), "photo.png");
+        assert_eq!(clean("a\u{0}b\nc.pdf"), "abc.pdf");
+        assert_eq!(clean(".."), "file");
+        assert_eq!(clean("dir/"), "file");
+        assert_eq!(FileName::clean(None).as_str(), "file");
+        let long = format!("{}.png", "x".repeat(300));
+        assert_eq!(clean(&long).chars().count(), 255);
+        assert!(clean(&long).ends_with(".png"));
+        assert_eq!(clean("résumé 2026.pdf"), "résumé 2026.pdf");
     }
 
     #[test]

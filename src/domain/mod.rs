@@ -9,7 +9,7 @@ mod paging;
 mod views;
 
 pub use account::{DisplayName, Password, Username};
-pub use message::{ChatTarget, ClientId, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
+pub use message::{ChatTarget, ClientId, FileName, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
 pub use paging::{HistoryPage, Limit, PageQuery, SyncQuery, UserListQuery};
 pub use views::{Attachment, Chat, ChatKind, Member, Message, MessageKind, Role, Timestamp, User};
 

@@ -9,10 +9,12 @@ use super::connect::{chat_room, user_room};
 use super::payload::{Nothing, Payload, answer};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::blobs::Staging;
 use crate::chats::{self, Expect, SendMessageBody, SendText};
-use crate::domain::{Chat, Message, required_id};
+use crate::domain::{Chat, ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, required_id};
 use crate::error::AppError;
 use crate::groups::{self, CreateGroupBody};
+use crate::uploads::{self, FileUpload};
 
 /// Puts every handler on a freshly admitted socket.
 pub fn register(socket: &SocketRef) {
@@ -20,6 +22,7 @@ pub fn register(socket: &SocketRef) {
     socket.on("group_message", group_message);
     socket.on("create_group", create_group);
     socket.on("join_group", join_group);
+    socket.on("send_file", send_file);
     socket.on("typing", typing);
     socket.on("mark_read", mark_read);
     socket.on_fallback(unknown_event);
@@ -94,6 +97,59 @@ async fn create_group(
     let outcome = async {
         Ok(GroupAck {
             group: groups::create_group(&state, user.id, body?).await?,
+        })
+    };
+    answer(ack, outcome.await);
+}
+
+#[derive(Deserialize)]
+struct SendFileBody {
+    to: Option<i64>,
+    chat_id: Option<i64>,
+    group_id: Option<i64>,
+    filename: Option<String>,
+    /// The file, as a binary attachment of the packet.
+    data: bytes::Bytes,
+    text: Option<String>,
+    client_id: Option<String>,
+}
+
+async fn send_file(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<SendFileBody>,
+    ack: AckSender,
+) {
+    let outcome = async {
+        let body = body?;
+        let target = ChatTarget::parse(&TargetFields {
+            to: body.to,
+            chat_id: body.chat_id,
+            group_id: body.group_id,
+        })?;
+        let client_id = ClientId::parse(body.client_id)?;
+        let caption = MessageText::parse_caption(body.text)?;
+        if let Some(mut earlier) =
+            uploads::precheck(&state, user.id, Some(target), client_id.as_ref()).await?
+        {
+            state.files.sign_message(&mut earlier.message);
+            return Ok(MessageAck {
+                message: earlier.message,
+            });
+        }
+        let staged =
+            Staging::from_bytes(&state.staging_dir, state.config.max_upload_bytes, &body.data).await?;
+        let upload = FileUpload {
+            target,
+            filename: FileName::clean(body.filename.as_deref()),
+            caption,
+            client_id,
+            staged,
+        };
+        let sent = uploads::send_file(&state, user.id, upload, Some(socket.id)).await?;
+        Ok(MessageAck {
+            message: sent.message,
         })
     };
     answer(ack, outcome.await);

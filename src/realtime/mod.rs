@@ -14,12 +14,18 @@ pub use connect::{chat_room, user_room};
 pub use outbox::{Event, Outbox};
 pub use presence::Presence;
 
-use socketioxide::SocketIo;
+use std::sync::Arc;
+
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::sync::mpsc;
 
 use crate::app::AppState;
+
+/// How far past the upload limit a socket payload may go and still be
+/// answered (with `payload_too_large`) instead of refused by the protocol.
+const FILE_MARGIN: u64 = 1024 * 1024;
 
 /// Packets a socket may have queued before emits to it fail: room for a
 /// burst into a busy group without dropping anything.
@@ -28,11 +34,21 @@ const SOCKET_BUFFER: usize = 4096;
 /// Builds the Socket.IO layer (path `/socket.io/`, namespace `/`, both
 /// transports) and starts the relay that drains `events` into it.
 pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (SocketIoLayer, SocketIo) {
+    // A send_file payload carries the whole file: let through a little more
+    // than the upload limit, so that a file just over it gets a clean
+    // `payload_too_large` ack rather than a closed connection.
+    let max_file = state.config.max_upload_bytes.saturating_add(FILE_MARGIN);
+    let max_file_usize = usize::try_from(max_file).unwrap_or(usize::MAX);
+    let files = Arc::clone(&state.files);
     let (layer, io) = SocketIo::builder()
         .with_state(state)
         .max_buffer_size(SOCKET_BUFFER)
+        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(max_file_usize))
+        .ws_max_message_size(max_file_usize.saturating_add(64 * 1024))
+        // Long-polling carries binary as base64: a third larger.
+        .max_payload(max_file.saturating_mul(4) / 3 + 64 * 1024)
         .build_layer();
     io.ns("/", connect::connected.with(connect::admit));
-    tokio::spawn(relay::run(io.clone(), events));
+    tokio::spawn(relay::run(io.clone(), files, events));
     (layer, io)
 }

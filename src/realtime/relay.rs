@@ -3,6 +3,8 @@
 //! (`user:{id}`, `chat:{id}`) through socketioxide's operators, so a shared
 //! adapter (Redis) can carry them across nodes later without changes here.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use socketioxide::SocketIo;
 use tokio::sync::mpsc;
@@ -10,6 +12,7 @@ use tokio::sync::mpsc;
 use super::connect::{chat_room, user_room};
 use super::outbox::Event;
 use crate::domain::{Chat, Member, MessageKind};
+use crate::uploads::FileSigner;
 
 #[derive(Serialize)]
 struct GroupPayload<'a> {
@@ -29,14 +32,15 @@ struct ReadPayload {
     message_id: i64,
 }
 
-/// Runs until the outbox is closed (every sender dropped).
-pub async fn run(io: SocketIo, mut events: mpsc::UnboundedReceiver<Event>) {
+/// Runs until the outbox is closed (every sender dropped). File URLs are
+/// minted here, as each event goes out.
+pub async fn run(io: SocketIo, files: Arc<FileSigner>, mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
-        deliver(&io, event).await;
+        deliver(&io, &files, event).await;
     }
 }
 
-async fn deliver(io: &SocketIo, event: Event) {
+async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
     let outcome = match event {
         Event::JoinedChat { chat_id, user_ids } => {
             let users: Vec<String> = user_ids.into_iter().map(user_room).collect();
@@ -45,7 +49,8 @@ async fn deliver(io: &SocketIo, event: Event) {
                 .await
                 .map_err(|e| e.to_string())
         }
-        Event::Message { message, except } => {
+        Event::Message { mut message, except } => {
+            files.sign_message(&mut message);
             let name = match message.kind {
                 MessageKind::Text => "receive_message",
                 MessageKind::File => "receive_file",
@@ -74,11 +79,13 @@ async fn deliver(io: &SocketIo, event: Event) {
             )
             .await
             .map_err(|e| e.to_string()),
-        Event::AddedToGroup { user_id, group } => io
-            .to(user_room(user_id))
-            .emit("added_to_group", &GroupPayload { group: &group })
-            .await
-            .map_err(|e| e.to_string()),
+        Event::AddedToGroup { user_id, mut group } => {
+            files.sign_chat(&mut group);
+            io.to(user_room(user_id))
+                .emit("added_to_group", &GroupPayload { group: &group })
+                .await
+                .map_err(|e| e.to_string())
+        }
         Event::Read {
             chat_id,
             user_id,

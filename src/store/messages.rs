@@ -2,12 +2,14 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::{ChatKind, HistoryPage, Message, MessageKind, Timestamp};
+use crate::domain::{Attachment, ChatKind, HistoryPage, Message, MessageKind, Timestamp};
 use crate::error::Result;
 
 const MESSAGE_SELECT: &str =
-    "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at
-     FROM messages m JOIN chats c ON c.id = m.chat_id";
+    "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
+            a.id, a.filename, a.content_type, a.size, a.sha256
+     FROM messages m JOIN chats c ON c.id = m.chat_id
+     LEFT JOIN attachments a ON a.id = m.attachment_id";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -17,7 +19,17 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         sender_id: row.get(3)?,
         kind: MessageKind::from_db(&row.get::<_, String>(4)?),
         text: row.get(5)?,
-        attachment: None,
+        attachment: match row.get::<_, Option<i64>>(8)? {
+            Some(id) => Some(Attachment {
+                id,
+                filename: row.get(9)?,
+                content_type: row.get(10)?,
+                size: row.get(11)?,
+                sha256: row.get(12)?,
+                url: String::new(),
+            }),
+            None => None,
+        },
         client_id: row.get(6)?,
         created_at: Timestamp(row.get(7)?),
     })
@@ -30,7 +42,7 @@ pub struct NewMessage<'a> {
     pub sender_id: i64,
     pub kind: MessageKind,
     pub text: Option<&'a str>,
-    pub attachment_id: Option<i64>,
+    pub attachment: Option<Attachment>,
     pub client_id: Option<&'a str>,
 }
 
@@ -45,7 +57,7 @@ pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -
         new.sender_id,
         new.kind.as_str(),
         new.text,
-        new.attachment_id,
+        new.attachment.as_ref().map(|a| a.id),
         new.client_id,
         now.0
     ])?;
@@ -58,7 +70,7 @@ pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -
         sender_id: new.sender_id,
         kind: new.kind,
         text: new.text.map(str::to_string),
-        attachment: None,
+        attachment: new.attachment.clone(),
         client_id: new.client_id.map(str::to_string),
         created_at: now,
     })

@@ -6,7 +6,10 @@
 use rusqlite::Connection;
 
 /// (version, SQL). Version N brings the schema from N-1 to N.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_attachments.sql")),
+];
 
 /// Brings the database up to the newest schema. Refuses a database written
 /// by a newer binary rather than guessing.

@@ -11,12 +11,14 @@
 //! the SQL itself is plain synchronous functions on `&Connection` in the
 //! sibling files, so a PostgreSQL store can replace this module later.
 
+mod attachments;
 mod chats;
 mod messages;
 mod migrations;
 mod users;
 mod writer;
 
+pub use attachments::*;
 pub use chats::*;
 pub use messages::*;
 pub use users::*;

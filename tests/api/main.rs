@@ -10,4 +10,5 @@ mod history;
 mod process;
 mod realtime;
 mod socket;
+mod uploads;
 mod users;

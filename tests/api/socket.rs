@@ -147,7 +147,6 @@ impl SocketClient {
         self.wait_ack(id).await
     }
 
-    #[allow(dead_code)] // the attachment tests use it
     /// Emits an event whose payload holds `bytes` as a binary attachment in
     /// `payload[field]`, and waits for the ack.
     pub async fn emit_binary_ack(

@@ -3,7 +3,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, register, send, connect, connected, open, emitAck, next, settle, pending, withTimeout,
+  BASE, api, register, send, connect, connected, open, emitAck, next, settle, pending, withTimeout,
 } from './lib.mjs';
 
 const sockets = [];
@@ -161,6 +161,33 @@ for (const transport of ['websocket', 'polling']) {
         while (got.length < expected.length) got.push((await next(listener, 'receive_message')).id);
         assert.deepEqual(got, expected);
       }
+    });
+
+    test('send_file: the recipient gets receive_file with a working signed URL', async () => {
+      const alice = await register('a');
+      const bob = await register('b');
+      const aliceSock = await openT(alice);
+      const bobSock = await openT(bob);
+      const png = Buffer.from(
+        '89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
+        '1f15c4890000000d49444154789c63f8cfc0f01f0005000100ff89993d1d0000000049454e44ae426082', 'hex');
+
+      const ack = await emitAck(aliceSock, 'send_file', { to: bob.id, filename: 'dot.png', data: png, text: 'look' });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      assert.equal(ack.message.kind, 'file');
+      assert.equal(ack.message.attachment.content_type, 'image/png');
+      const received = await next(bobSock, 'receive_file');
+      assert.equal(received.id, ack.message.id);
+      assert.equal(received.text, 'look');
+      const res = await fetch(BASE + received.attachment.url);
+      assert.equal(res.status, 200);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), png);
+
+      const refused = await emitAck(aliceSock, 'send_file', { to: bob.id, filename: 'x.png', data: Buffer.from('MZ not an image') });
+      assert.equal(refused.ok, false);
+      assert.equal(refused.error.code, 'unsupported_media_type');
+      await settle(aliceSock, alice);
+      assert.deepEqual(pending(aliceSock, 'receive_file'), []);
     });
 
     test('a message is in history before its recipient receives it', async () => {

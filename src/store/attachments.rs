@@ -1,0 +1,73 @@
+//! SQL for `attachments`: one row per uploaded file; the bytes are in the
+//! blob store under the row's sha256.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::{Attachment, Timestamp};
+use crate::error::Result;
+
+/// An attachment about to be stored.
+pub struct NewAttachment<'a> {
+    pub chat_id: i64,
+    pub uploader_id: i64,
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: i64,
+    pub sha256: &'a str,
+}
+
+pub fn insert_attachment(conn: &Connection, new: &NewAttachment<'_>, now: Timestamp) -> Result<Attachment> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO attachments (chat_id, uploader_id, filename, content_type, size, sha256, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    stmt.execute(params![
+        new.chat_id,
+        new.uploader_id,
+        new.filename,
+        new.content_type,
+        new.size,
+        new.sha256,
+        now.0
+    ])?;
+    Ok(Attachment {
+        id: conn.last_insert_rowid(),
+        filename: new.filename.to_string(),
+        content_type: new.content_type.to_string(),
+        size: new.size,
+        sha256: new.sha256.to_string(),
+        url: String::new(),
+    })
+}
+
+/// An attachment and the chat it was sent to.
+pub fn attachment_by_id(conn: &Connection, id: i64) -> Result<Option<(Attachment, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, filename, content_type, size, sha256, chat_id FROM attachments WHERE id = ?1",
+    )?;
+    let found = stmt
+        .query_row([id], |row| {
+            Ok((
+                Attachment {
+                    id: row.get(0)?,
+                    filename: row.get(1)?,
+                    content_type: row.get(2)?,
+                    size: row.get(3)?,
+                    sha256: row.get(4)?,
+                    url: String::new(),
+                },
+                row.get(5)?,
+            ))
+        })
+        .optional()?;
+    Ok(found)
+}
+
+/// Every blob key some attachment refers to.
+pub fn referenced_blobs(conn: &Connection) -> Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT sha256 FROM attachments")?;
+    let keys = stmt.query_map([], |r| r.get(0))?;
+    Ok(keys.collect::<rusqlite::Result<HashSet<_>>>()?)
+}

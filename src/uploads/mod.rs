@@ -1,0 +1,317 @@
+//! Files: `POST /uploads` (multipart in), `GET /files/{id}/{filename}`
+//! (bytes out, by signed URL or a member's token), and the signing of the
+//! URLs that messages carry.
+
+mod send;
+mod signing;
+
+pub use send::{FileUpload, precheck, send_file};
+pub use signing::FileSigner;
+
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::{self, AuthUser};
+use crate::blobs::{StagedFile, Staging};
+use crate::chats::Sent;
+use crate::domain::{ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, parse_id_str};
+use crate::error::{ApiQuery, AppError, Result};
+use crate::store;
+
+/// Room for the multipart framing and the small fields around the file.
+const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
+/// The largest text field of an upload (the caption is at most 4000
+/// characters).
+const MAX_TEXT_FIELD: usize = 64 * 1024;
+
+pub fn router(max_upload_bytes: u64) -> Router<AppState> {
+    let body_limit =
+        usize::try_from(max_upload_bytes.saturating_add(MULTIPART_OVERHEAD)).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/uploads", post(upload).layer(DefaultBodyLimit::max(body_limit)))
+        .route("/files/{id}/{filename}", get(download))
+}
+
+#[derive(Serialize)]
+struct MessageResponse {
+    message: Message,
+}
+
+fn multipart_error(e: MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge("the upload is larger than the limit".into())
+    } else {
+        AppError::validation(format!("multipart: {}", e.body_text()))
+    }
+}
+
+async fn small_text(mut field: Field<'_>, name: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TEXT_FIELD {
+            return Err(AppError::validation(format!("{name} is too long")));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| AppError::validation(format!("{name} must be UTF-8 text")))
+}
+
+/// The text fields of an upload form, as they arrive.
+#[derive(Default)]
+struct UploadForm {
+    to: Option<String>,
+    chat_id: Option<String>,
+    group_id: Option<String>,
+    text: Option<String>,
+    client_id: Option<String>,
+}
+
+impl UploadForm {
+    fn has_target(&self) -> bool {
+        self.to.is_some() || self.chat_id.is_some() || self.group_id.is_some()
+    }
+
+    fn target(&self) -> Result<ChatTarget> {
+        let id = |raw: &Option<String>, field| -> Result<Option<i64>> {
+            raw.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_id_str(s.trim(), field))
+                .transpose()
+        };
+        ChatTarget::parse(&TargetFields {
+            to: id(&self.to, "to")?,
+            chat_id: id(&self.chat_id, "chat_id")?,
+            group_id: id(&self.group_id, "group_id")?,
+        })
+    }
+
+    /// Forms send empty fields for blank inputs: an empty key is no key.
+    fn client_id(&self) -> Result<Option<ClientId>> {
+        ClientId::parse(self.client_id.clone().filter(|s| !s.is_empty()))
+    }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    multipart: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<Response> {
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(AppError::UnsupportedMediaType(
+            "expected a multipart/form-data body".into(),
+        ));
+    }
+    let mut multipart =
+        multipart.map_err(|e| AppError::validation(format!("multipart: {}", e.body_text())))?;
+    let mut form = UploadForm::default();
+    let mut file: Option<(StagedFile, FileName)> = None;
+
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(AppError::validation("send one file per upload"));
+                }
+                // Refuse what can be refused before reading the bytes.
+                let target = if form.has_target() {
+                    Some(form.target()?)
+                } else {
+                    None
+                };
+                if let Some(earlier) = precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
+                {
+                    return Ok(respond(&state, earlier));
+                }
+                let filename = FileName::clean(field.file_name());
+                let staged = stage(&state, field).await?;
+                file = Some((staged, filename));
+            }
+            "to" => form.to = Some(small_text(field, "to").await?),
+            "chat_id" => form.chat_id = Some(small_text(field, "chat_id").await?),
+            "group_id" => form.group_id = Some(small_text(field, "group_id").await?),
+            "text" => form.text = Some(small_text(field, "text").await?),
+            "client_id" => form.client_id = Some(small_text(field, "client_id").await?),
+            _ => {
+                small_text(field, "an unknown field").await?;
+            }
+        }
+    }
+    let (staged, filename) = file.ok_or_else(|| AppError::validation("file is required"))?;
+    let upload = FileUpload {
+        target: form.target()?,
+        filename,
+        caption: MessageText::parse_caption(form.text.clone())?,
+        client_id: form.client_id()?,
+        staged,
+    };
+    let sent = send_file(&state, caller.id, upload, None).await?;
+    Ok(respond(&state, sent))
+}
+
+async fn stage(state: &AppState, mut field: Field<'_>) -> Result<StagedFile> {
+    let mut staging = Staging::start(&state.staging_dir, state.config.max_upload_bytes).await?;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        staging.write(&chunk).await?;
+    }
+    staging.finish().await
+}
+
+fn respond(state: &AppState, mut sent: Sent) -> Response {
+    state.files.sign_message(&mut sent.message);
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(MessageResponse {
+            message: sent.message,
+        }),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    exp: Option<String>,
+    sig: Option<String>,
+}
+
+/// RFC 5987 `attr-char`: what may stand unescaped in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `inline; filename="ascii fallback"; filename*=UTF-8''percent-encoded`.
+fn content_disposition(filename: &str) -> HeaderValue {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let value = format!(
+        "inline; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(filename, ATTR_CHAR)
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("inline"))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Path((id, _filename)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<FileQuery>,
+    request: Request,
+) -> Result<Response> {
+    let id = parse_id_str(&id, "id")?;
+    let signed = state.files.verify(id, query.exp.as_deref(), query.sig.as_deref());
+    let viewer = if signed {
+        None
+    } else {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer_token)
+            .ok_or(AppError::Unauthorized("missing, bad or expired file signature"))?;
+        Some(auth::authenticate(&state, token).await?.id)
+    };
+    let (attachment, _chat_id) = state
+        .db
+        .read(move |conn| {
+            let found = store::attachment_by_id(conn, id)?
+                .ok_or_else(|| AppError::NotFound(format!("file {id} does not exist")))?;
+            if let Some(user_id) = viewer {
+                store::membership(conn, found.1, user_id)?.ok_or(AppError::NotAMember(found.1))?;
+            }
+            Ok(found)
+        })
+        .await?;
+
+    let etag = HeaderValue::from_str(&format!("\"{}\"", attachment.sha256)).map_err(AppError::internal)?;
+    let not_modified = request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii() == etag.as_bytes() || t.trim_ascii() == b"*")
+    });
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        state
+            .blobs
+            .serve(&attachment.sha256, request)
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    AppError::NotFound(format!("the content of file {id} is missing"))
+                } else {
+                    AppError::internal(format_args!("serving blob: {e}"))
+                }
+            })?
+    };
+    let headers = response.headers_mut();
+    if let Ok(ct) = HeaderValue::from_str(&attachment.content_type) {
+        headers.insert(header::CONTENT_TYPE, ct);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&attachment.filename),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    headers.insert(header::ETAG, etag);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_carries_both_names() {
+        let v = content_disposition("résumé \"final\".pdf");
+        assert_eq!(
+            v.to_str().unwrap(),
+            "inline; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
+        );
+    }
+}
