@@ -49,6 +49,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(crate::chats::router())
         .merge(crate::groups::router())
         .merge(crate::uploads::router(state.config.max_upload_bytes))
+        .merge(crate::demo::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json))

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod blobs;
 pub mod chats;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod groups;
