@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::routes;
 
 use crate::auth::{PasswordHasher, Tokens};
 use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::openapi;
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
 use crate::uploads::FileSigner;
@@ -41,15 +41,19 @@ pub struct AppState {
 
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     let max_json = state.config.max_json_bytes;
-    Router::new()
-        .merge(extra)
-        .route("/healthz", get(healthz))
+    let (api, doc) = openapi::base()
+        .routes(routes!(healthz))
         .merge(crate::auth::router())
         .merge(crate::users::router())
         .merge(crate::chats::router())
         .merge(crate::groups::router())
         .merge(crate::uploads::router(state.config.max_upload_bytes))
         .merge(crate::demo::router())
+        .split_for_parts();
+    Router::new()
+        .merge(extra)
+        .merge(api)
+        .merge(openapi::publish(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json))
@@ -58,8 +62,16 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Liveness: 200 while the server serves.
+#[utoipa::path(get, path = "/healthz", tag = "Health", responses((status = 200, description = "Serving", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 async fn not_found(uri: axum::http::Uri) -> AppError {

@@ -24,6 +24,19 @@ pub enum Command {
     Serve(Box<Config>),
     /// Exit 0 when a running server's /healthz answers 200 (for Docker and Fly).
     Healthcheck(HealthcheckArgs),
+    /// Copy the database to a file, consistently, while the server runs.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The server's data folder (holding chat.db).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The backup file to write; must not exist yet.
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,7 +126,7 @@ impl Config {
     }
 
     pub fn db_path(&self) -> PathBuf {
-        self.data_dir.join("chat.db")
+        db_file(&self.data_dir)
     }
 
     pub fn secret_path(&self) -> PathBuf {
@@ -124,6 +137,11 @@ impl Config {
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
+}
+
+/// The database file inside a data folder.
+pub fn db_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("chat.db")
 }
 
 #[derive(Debug, Clone, Args)]

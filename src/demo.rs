@@ -2,13 +2,13 @@
 //! (read from disk in debug builds, so the page can be edited live), served
 //! at `/` and `/assets/…`, the official Socket.IO client script among them.
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use rust_embed::RustEmbed;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -17,16 +17,26 @@ use crate::error::AppError;
 #[folder = "assets/"]
 struct Assets;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|headers: HeaderMap| async move { asset("index.html", &headers) }),
-        )
-        .route(
-            "/assets/{*path}",
-            get(|Path(path): Path<String>, headers: HeaderMap| async move { asset(&path, &headers) }),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(page)).routes(routes!(file))
+}
+
+/// The demo page.
+#[utoipa::path(get, path = "/", tag = "Demo",
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+async fn page(headers: HeaderMap) -> Response {
+    asset("index.html", &headers)
+}
+
+/// The demo page's scripts and styles, and the Socket.IO client.
+#[utoipa::path(get, path = "/assets/{*path}", tag = "Demo",
+    params(("path" = String, Path, description = "e.g. `app.js`, `vendor/socket.io.min.js`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorResponse),
+    ))]
+async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    asset(&path, &headers)
 }
 
 fn asset(path: &str, request_headers: &HeaderMap) -> Response {

@@ -141,21 +141,26 @@ impl AppError {
 }
 
 /// The inner object of the contract's error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Machine-readable code, e.g. `not_a_member`.
+    #[schema(example = "not_a_member")]
     pub code: &'static str,
+    /// What went wrong, for people.
+    #[schema(example = "you are not a member of chat 42")]
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, axum::Json(ErrorEnvelope { error: self.body() })).into_response();
+        let mut response = (status, axum::Json(ErrorResponse { error: self.body() })).into_response();
         if let AppError::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()

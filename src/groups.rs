@@ -2,11 +2,13 @@
 //! `group`; its id is its chat id. Create and add-user are operations
 //! shared with the `create_group` socket event.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -14,22 +16,25 @@ use crate::chats::{Expect, History, access::member_chat, history};
 use crate::domain::{
     Chat, GroupName, HistoryPage, Message, PageQuery, Role, Timestamp, parse_id, required_id,
 };
-use crate::error::{ApiJson, ApiQuery, AppError, PathId, Result};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorResponse, PathId, Result};
 use crate::realtime::Event;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/groups", post(create))
-        .route("/groups/{group_id}", get(show))
-        .route("/groups/{group_id}/add-user", post(add_user_route))
-        .route("/groups/{group_id}/messages", get(messages))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show))
+        .routes(routes!(add_user_route))
+        .routes(routes!(messages))
 }
 
 /// The body of `POST /groups` and the `create_group` event.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateGroupBody {
+    /// 1–100 characters.
+    #[schema(required = true, value_type = String, example = "Project X")]
     pub name: Option<String>,
+    /// Users to add as plain members; each must exist.
     pub member_ids: Option<Vec<i64>>,
 }
 
@@ -141,11 +146,19 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
     Ok(group)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct GroupResponse {
     group: Chat,
 }
 
+/// Create a group; the caller becomes its owner.
+#[utoipa::path(post, path = "/groups", tag = "Groups", request_body = CreateGroupBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = GroupResponse),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 404, description = "`user_not_found` for a member id", body = ErrorResponse),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -155,6 +168,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(GroupResponse { group })))
 }
 
+/// A group the caller belongs to.
+#[utoipa::path(get, path = "/groups/{group_id}", tag = "Groups", security(("bearer" = [])),
+    params(("group_id" = i64, Path, description = "The group (its chat id)")),
+    responses(
+        (status = 200, description = "The group", body = GroupResponse),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`group_not_found`", body = ErrorResponse),
+    ))]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -165,11 +188,23 @@ async fn show(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AddUserBody {
+    #[schema(required = true, value_type = i64)]
     user_id: Option<i64>,
 }
 
+/// Add a user to a group (owner or admin only).
+#[utoipa::path(post, path = "/groups/{group_id}/add-user", tag = "Groups", security(("bearer" = [])),
+    params(("group_id" = i64, Path, description = "The group")), request_body = AddUserBody,
+    responses(
+        (status = 200, description = "The group with its new member", body = GroupResponse),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`forbidden` for a plain member, `not_a_member` for an outsider", body = ErrorResponse),
+        (status = 404, description = "`group_not_found`, `user_not_found`", body = ErrorResponse),
+        (status = 409, description = "`already_member`", body = ErrorResponse),
+    ))]
 async fn add_user_route(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -182,13 +217,23 @@ async fn add_user_route(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct GroupHistory {
     group: Chat,
     messages: Vec<Message>,
     has_more: bool,
 }
 
+/// A group and one page of its history, oldest first.
+#[utoipa::path(get, path = "/groups/{group_id}/messages", tag = "Groups", security(("bearer" = [])),
+    params(("group_id" = i64, Path, description = "The group"), PageQuery),
+    responses(
+        (status = 200, description = "The group and a page of messages", body = GroupHistory),
+        (status = 400, description = "`invalid_cursor` or `validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`group_not_found`", body = ErrorResponse),
+    ))]
 async fn messages(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -13,6 +13,8 @@
 //!   (signed URLs).
 //! - `realtime`: Socket.IO: connect middleware, event handlers, presence,
 //!   and the outbox + relay of committed events.
+//! - `openapi`: the OpenAPI document, built from the handlers, and `/docs`.
+//! - `demo`: the embedded browser demo.
 //! - `app`: state and router.
 //!
 //! [`serve`] runs the whole server on a listener until a shutdown future
@@ -27,6 +29,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod groups;
+pub mod openapi;
 pub mod realtime;
 pub mod store;
 pub mod uploads;

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
-use chat_server::config::{Cli, Command, Config, HealthcheckArgs, LogFormat};
+use chat_server::config::{BackupArgs, Cli, Command, Config, HealthcheckArgs, LogFormat, db_file};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -14,6 +14,20 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Healthcheck(args) => healthcheck(&args),
+        Command::Backup(args) => backup(&args),
+    }
+}
+
+fn backup(args: &BackupArgs) -> ExitCode {
+    match chat_server::store::backup(&db_file(&args.data_dir), &args.to) {
+        Ok(()) => {
+            println!("backed up to {}", args.to.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chat-server backup: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

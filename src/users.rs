@@ -1,18 +1,20 @@
 //! `GET /users`: the directory of users, with presence.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::domain::{User, UserListQuery};
-use crate::error::{ApiQuery, Result};
+use crate::error::{ApiQuery, ErrorResponse, Result};
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users", get(list_users))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_users))
 }
 
 /// A user as sent out: `online` comes from presence, not the database.
@@ -21,12 +23,19 @@ pub fn user_view(state: &AppState, mut user: User) -> User {
     user
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserPage {
     users: Vec<User>,
     has_more: bool,
 }
 
+/// Users by id, optionally filtered by a username or display-name prefix.
+#[utoipa::path(get, path = "/users", tag = "Users", params(UserListQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "`validation_failed` (limit) or `invalid_cursor` (after)", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+    ))]
 async fn list_users(
     State(state): State<AppState>,
     _caller: AuthUser,

@@ -1,46 +1,57 @@
 //! `POST /auth/register`, `POST /auth/login`, `GET /auth/me`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AuthUser;
 use crate::app::AppState;
 use crate::domain::{DisplayName, Password, Timestamp, User, Username};
-use crate::error::{ApiJson, AppError, Result};
+use crate::error::{ApiJson, AppError, ErrorResponse, Result};
 use crate::store;
 use crate::users::user_view;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RegisterBody {
+    /// 3–32 of `A–Z a–z 0–9 _ . -`, unique without regard to case.
+    #[schema(required = true, value_type = String, example = "alice")]
     username: Option<String>,
+    /// 8–128 characters.
+    #[schema(required = true, value_type = String, example = "correct horse")]
     password: Option<String>,
+    /// 1–64 characters; defaults to the username.
+    #[schema(example = "Alice")]
     display_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginBody {
+    #[schema(required = true, value_type = String, example = "alice")]
     username: Option<String>,
+    #[schema(required = true, value_type = String, example = "correct horse")]
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Session {
     user: User,
+    /// Bearer token (HS256 JWT) for REST and Socket.IO.
     token: String,
     expires_at: Timestamp,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Me {
     user: User,
 }
@@ -58,6 +69,15 @@ fn session(state: &AppState, user: User) -> Result<Session> {
     })
 }
 
+/// Create an account and get a token.
+#[utoipa::path(post, path = "/auth/register", tag = "Auth", request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = Session),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 409, description = "`username_taken`", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
+    ))]
 async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -91,6 +111,13 @@ async fn register(
     Ok((StatusCode::CREATED, Json(session(&state, user)?)))
 }
 
+/// Log in; an unknown user and a wrong password look the same.
+#[utoipa::path(post, path = "/auth/login", tag = "Auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = Session),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`invalid_credentials`", body = ErrorResponse),
+    ))]
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Session>> {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
@@ -109,6 +136,12 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>)
     }
 }
 
+/// The caller's own user.
+#[utoipa::path(get, path = "/auth/me", tag = "Auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+    ))]
 async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Me>> {
     let user = state
         .db

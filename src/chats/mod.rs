@@ -10,31 +10,59 @@ pub use access::Expect;
 pub use reading::{History, ReadMarker, check_member, history, list_chats, mark_read, sync};
 pub use send::{Origin, SendMessageBody, SendText, Sent, earlier_send, publish_sent, send_text};
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::domain::{Chat, HistoryPage, Message, PageQuery, SyncQuery, required_id};
-use crate::error::{ApiJson, ApiQuery, PathId, Result};
+use crate::error::{ApiJson, ApiQuery, ErrorResponse, PathId, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/chats", get(list))
-        .route("/chats/send-message", post(send_message))
-        .route("/chats/{chat_id}", get(show))
-        .route("/chats/{chat_id}/read", post(read))
-        .route("/sync", get(catch_up))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(send_message))
+        .routes(routes!(show))
+        .routes(routes!(read))
+        .routes(routes!(catch_up))
 }
 
-#[derive(Serialize)]
-struct MessageResponse {
-    message: Message,
+#[derive(Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub message: Message,
 }
 
+/// `{to | chat_id | group_id, text, client_id?}`, for the docs.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SendMessageRequest {
+    /// A user id: the direct chat with that user (created on first use).
+    to: Option<i64>,
+    chat_id: Option<i64>,
+    group_id: Option<i64>,
+    /// 1–4000 characters, not only white space.
+    #[schema(example = "hello")]
+    text: String,
+    /// 1–64 characters; a repeat returns the first message (200).
+    client_id: Option<String>,
+}
+
+/// Send a text message to exactly one of `to`, `chat_id` or `group_id`.
+#[utoipa::path(post, path = "/chats/send-message", tag = "Chats", request_body = SendMessageRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored and broadcast", body = MessageResponse),
+        (status = 200, description = "A repeated client_id: the message stored the first time", body = MessageResponse),
+        (status = 400, description = "`validation_failed`, `message_empty`, `message_too_long`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`", body = ErrorResponse),
+    ))]
 async fn send_message(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -55,24 +83,40 @@ async fn send_message(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChatList {
     chats: Vec<Chat>,
 }
 
+/// The caller's chats, newest activity first.
+#[utoipa::path(get, path = "/chats", tag = "Chats", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's chats", body = ChatList),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+    ))]
 async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<Json<ChatList>> {
     Ok(Json(ChatList {
         chats: list_chats(&state, caller.id).await?,
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChatHistory {
     chat: Chat,
     messages: Vec<Message>,
     has_more: bool,
 }
 
+/// A chat and one page of its history, oldest first.
+#[utoipa::path(get, path = "/chats/{chat_id}", tag = "Chats", security(("bearer" = [])),
+    params(("chat_id" = i64, Path, description = "The chat"), PageQuery),
+    responses(
+        (status = 200, description = "The chat and a page of messages", body = ChatHistory),
+        (status = 400, description = "`invalid_cursor` or `validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`chat_not_found`", body = ErrorResponse),
+    ))]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -92,11 +136,23 @@ async fn show(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ReadBody {
+    /// A message of this chat; the marker only moves forward.
+    #[schema(required = true, value_type = i64)]
     message_id: Option<i64>,
 }
 
+/// Move the caller's read marker in a chat forward.
+#[utoipa::path(post, path = "/chats/{chat_id}/read", tag = "Chats", security(("bearer" = [])),
+    params(("chat_id" = i64, Path, description = "The chat")), request_body = ReadBody,
+    responses(
+        (status = 200, description = "The marker now in force", body = ReadMarker),
+        (status = 400, description = "`validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`chat_not_found`, or `not_found` for a message not in this chat", body = ErrorResponse),
+    ))]
 async fn read(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -107,12 +163,19 @@ async fn read(
     Ok(Json(mark_read(&state, caller.id, chat_id, message_id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SyncResponse {
     messages: Vec<Message>,
     has_more: bool,
 }
 
+/// Everything in the caller's chats above a message id, oldest first.
+#[utoipa::path(get, path = "/sync", tag = "Chats", params(SyncQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Missed messages", body = SyncResponse),
+        (status = 400, description = "`invalid_cursor` or `validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+    ))]
 async fn catch_up(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -78,7 +78,7 @@ pub async fn sync(state: &AppState, user_id: i64, after: i64, limit: u32) -> Res
 }
 
 /// The read marker in force after a `mark_read`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct ReadMarker {
     pub chat_id: i64,
     pub message_id: i64,

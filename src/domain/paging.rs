@@ -3,6 +3,7 @@
 //! cursor is `invalid_cursor`, as the contract distinguishes.
 
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::{AppError, Result};
 
@@ -49,10 +50,17 @@ fn parse_cursor(raw: Option<&str>, field: &str, allow_zero: bool) -> Result<Opti
 }
 
 /// The raw query of a history request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1–200, default 50.
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// The `limit` messages just older than this id.
+    #[param(value_type = Option<i64>)]
     pub before: Option<String>,
+    /// The `limit` messages just newer than this id (not with `before`).
+    #[param(value_type = Option<i64>)]
     pub after: Option<String>,
 }
 
@@ -80,9 +88,14 @@ impl HistoryPage {
 }
 
 /// `GET /sync?after=&limit=`: after defaults to 0, the very start.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncQuery {
+    /// Messages with an id above this (default 0: from the start).
+    #[param(value_type = Option<i64>)]
     pub after: Option<String>,
+    /// 1–200, default 50.
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
 }
 
@@ -94,10 +107,16 @@ impl SyncQuery {
 }
 
 /// `GET /users?q=&limit=&after=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
+    /// Username or display-name prefix, case-insensitive.
     pub q: Option<String>,
+    /// 1–200, default 50.
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// The last id of the previous page.
+    #[param(value_type = Option<i64>)]
     pub after: Option<String>,
 }
 

@@ -6,6 +6,9 @@
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::macros::format_description;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
 
 /// A point in time, kept as Unix milliseconds and written as RFC 3339 UTC
 /// with milliseconds: `2026-11-24T05:50:57.123Z`.
@@ -32,13 +35,26 @@ impl Timestamp {
     }
 }
 
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("RFC 3339 UTC with milliseconds"))
+            .examples(["2026-11-24T05:50:57.123Z"])
+            .into()
+    }
+}
+
+impl ToSchema for Timestamp {}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_rfc3339())
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -49,7 +65,7 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -80,7 +96,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Member {
     pub user_id: i64,
     pub username: String,
@@ -89,7 +105,7 @@ pub struct Member {
     pub joined_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatKind {
     Direct,
@@ -113,7 +129,7 @@ impl ChatKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     Text,
@@ -137,7 +153,7 @@ impl MessageKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Attachment {
     pub id: i64,
     pub filename: String,
@@ -149,7 +165,7 @@ pub struct Attachment {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Message {
     pub id: i64,
     pub chat_id: i64,
@@ -162,7 +178,7 @@ pub struct Message {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Chat {
     pub id: i64,
     pub kind: ChatKind,

@@ -8,22 +8,24 @@ mod signing;
 pub use send::{FileUpload, precheck, send_file};
 pub use signing::FileSigner;
 
+use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::blobs::{StagedFile, Staging};
-use crate::chats::Sent;
-use crate::domain::{ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, parse_id_str};
-use crate::error::{ApiQuery, AppError, Result};
+use crate::chats::{MessageResponse, Sent};
+use crate::domain::{ChatTarget, ClientId, FileName, MessageText, TargetFields, parse_id_str};
+use crate::error::{ApiQuery, AppError, ErrorResponse, Result};
 use crate::store;
 
 /// Room for the multipart framing and the small fields around the file.
@@ -32,17 +34,32 @@ const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 /// characters).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 
-pub fn router(max_upload_bytes: u64) -> Router<AppState> {
+pub fn router(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
     let body_limit =
         usize::try_from(max_upload_bytes.saturating_add(MULTIPART_OVERHEAD)).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/uploads", post(upload).layer(DefaultBodyLimit::max(body_limit)))
-        .route("/files/{id}/{filename}", get(download))
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        // Our own byte counting enforces the file limit; this only bounds
+        // the whole body, framing included.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .merge(OpenApiRouter::new().routes(routes!(download)))
 }
 
-#[derive(Serialize)]
-struct MessageResponse {
-    message: Message,
+/// The multipart form of `POST /uploads`, for the docs.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadRequest {
+    /// The file: PDF, JPEG or PNG, decided by its first bytes.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Exactly one of `to` (a user id), `chat_id`, `group_id`.
+    to: Option<i64>,
+    chat_id: Option<i64>,
+    group_id: Option<i64>,
+    /// Optional caption, at most 4000 characters.
+    text: Option<String>,
+    /// Optional idempotency key, 1–64 characters, unique per sender.
+    client_id: Option<String>,
 }
 
 fn multipart_error(e: MultipartError) -> AppError {
@@ -99,6 +116,19 @@ impl UploadForm {
     }
 }
 
+/// Send a file (PDF, JPEG, PNG) as a message.
+#[utoipa::path(post, path = "/uploads", tag = "Uploads", security(("bearer" = [])),
+    request_body(content = UploadRequest, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored and broadcast as `receive_file`", body = MessageResponse),
+        (status = 200, description = "A repeated client_id: the message stored the first time", body = MessageResponse),
+        (status = 400, description = "`validation_failed`, `message_too_long`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`: over the upload limit", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not PDF, JPEG or PNG, or not multipart", body = ErrorResponse),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -186,9 +216,12 @@ fn respond(state: &AppState, mut sent: Sent) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FileQuery {
+    /// Expiry of the signature, Unix seconds.
     exp: Option<String>,
+    /// The signature, from `attachment.url`.
     sig: Option<String>,
 }
 
@@ -226,6 +259,22 @@ fn content_disposition(filename: &str) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("inline"))
 }
 
+/// A file's bytes, by signed URL (as in `attachment.url`) or a member's token.
+#[utoipa::path(get, path = "/files/{id}/{filename}", tag = "Uploads", security((), ("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The attachment id"),
+        ("filename" = String, Path, description = "Any name; the original one is in Content-Disposition"),
+        FileQuery,
+    ),
+    responses(
+        (status = 200, description = "The bytes, with the stored type", content(
+            (Vec<u8> = "application/pdf"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"))),
+        (status = 206, description = "A Range request's slice"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 401, description = "`unauthorized`: bad or expired signature and no token", body = ErrorResponse),
+        (status = 403, description = "`not_a_member`", body = ErrorResponse),
+        (status = 404, description = "`not_found`", body = ErrorResponse),
+    ))]
 async fn download(
     State(state): State<AppState>,
     Path((id, _filename)): Path<(String, String)>,

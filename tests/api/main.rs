@@ -7,6 +7,7 @@ mod errors;
 mod groups;
 mod helpers;
 mod history;
+mod openapi;
 mod process;
 mod realtime;
 mod socket;

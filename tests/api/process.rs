@@ -63,3 +63,58 @@ async fn sigterm_stops_the_server_gracefully() {
     let wal = dir.path().join("chat.db-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_backup_restores_into_a_working_server() {
+    use serde_json::json;
+    let app = crate::helpers::spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    for i in 0..5 {
+        app.send(&alice, json!({ "to": bob.id }), &format!("m{i}")).await;
+    }
+    let backups = tempfile::TempDir::new().unwrap();
+    let target = backups.path().join("chat-backup.db");
+
+    // While the server runs.
+    let exe = env!("CARGO_BIN_EXE_chat-server");
+    let out = Command::new(exe)
+        .args(["backup", "--data-dir"])
+        .arg(app.data_path())
+        .arg("--to")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = Command::new(exe)
+        .args(["backup", "--data-dir"])
+        .arg(app.data_path())
+        .arg("--to")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "refuses to overwrite");
+
+    let copy = rusqlite::Connection::open(&target).unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let count: i64 = copy
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 5);
+
+    // Restore: the backup as chat.db, with the secret, in a fresh folder.
+    let restored = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    std::fs::copy(&target, restored.path().join("chat.db")).unwrap();
+    std::fs::copy(
+        app.data_path().join("jwt-secret"),
+        restored.path().join("jwt-secret"),
+    )
+    .unwrap();
+    let second = crate::helpers::spawn_app_with(restored, |_| {}, axum::Router::new()).await;
+    let (status, chats) = second.get("/chats", Some(&bob.token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(chats["chats"][0]["unread_count"], 5);
+}

@@ -1,0 +1,122 @@
+//! The OpenAPI document: every route of the contract is in it, every route
+//! in it is served, and the docs page works offline.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// `/chats/:chatId` and `/chats/{chat_id}` both become `/chats/{}`.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with(':') || seg.starts_with('{') {
+                "{}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The (method, path) pairs of the REST table in `../shared/API.md`.
+fn contract_routes() -> BTreeSet<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/API.md");
+    let text = std::fs::read_to_string(path).expect("the contract at ../shared/API.md");
+    let mut routes = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let Some((route, _)) = rest.split_once('`') else {
+            continue;
+        };
+        let Some((method, path)) = route.split_once(' ') else {
+            continue;
+        };
+        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+            routes.insert((method.to_string(), normalize(path)));
+        }
+    }
+    assert!(routes.len() >= 17, "parsed the REST table: {routes:?}");
+    routes
+}
+
+fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().unwrap().keys() {
+            routes.insert((method.to_uppercase(), normalize(path)));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_contract_route_is_documented_and_every_documented_route_is_served() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    let documented = documented_routes(&doc);
+
+    let missing: Vec<_> = contract_routes().difference(&documented).cloned().collect();
+    assert!(
+        missing.is_empty(),
+        "contract routes missing from /openapi.json: {missing:?}"
+    );
+
+    for (method, path) in &documented {
+        let concrete = path.replace("{}", "1");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = app.client.request(method.clone(), app.url(&concrete));
+        if method == Method::POST {
+            request = request.json(&serde_json::json!({}));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        let unrouted = status == StatusCode::METHOD_NOT_ALLOWED || body.contains("no route for");
+        assert!(
+            !unrouted,
+            "{method} {path} is documented but not served: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_and_security_are_described() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let error = &doc["components"]["schemas"]["ErrorResponse"];
+    assert!(error.is_object(), "ErrorResponse schema");
+    let send = &doc["paths"]["/chats/send-message"]["post"];
+    for status in ["201", "200", "400", "401", "403", "404"] {
+        assert!(
+            send["responses"][status].is_object(),
+            "send-message documents {status}"
+        );
+    }
+    assert!(doc["paths"]["/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object());
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI HTML");
+    let config = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), StatusCode::OK);
+    assert!(config.text().await.unwrap().contains("/openapi.json"));
+}
