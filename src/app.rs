@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::routes;
 
@@ -16,9 +17,12 @@ use crate::auth::{PasswordHasher, Tokens};
 use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::limits::RateLimits;
 use crate::openapi;
+use crate::protection::{self, RequestBounds};
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
+use crate::telemetry;
 use crate::uploads::FileSigner;
 
 /// What every handler can reach. Cheap to clone: every field is a handle.
@@ -37,13 +41,20 @@ pub struct AppState {
     pub staging_dir: PathBuf,
     /// Mints and checks signed file URLs.
     pub files: Arc<FileSigner>,
+    /// Rate limits per IP and per user.
+    pub limits: Arc<RateLimits>,
 }
 
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     let max_json = state.config.max_json_bytes;
+    let bounds = RequestBounds {
+        timeout: state.config.request_timeout,
+        max_header_bytes: state.config.max_header_bytes,
+    };
     let (api, doc) = openapi::base()
         .routes(routes!(healthz))
-        .merge(crate::auth::router())
+        .merge(telemetry::router())
+        .merge(crate::auth::router(&state))
         .merge(crate::users::router())
         .merge(crate::chats::router())
         .merge(crate::groups::router())
@@ -56,9 +67,20 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(openapi::publish(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Innermost first: each `layer` wraps everything above it.
         .layer(DefaultBodyLimit::max(max_json))
+        .layer(axum::middleware::from_fn(telemetry::record_request))
+        .layer(axum::middleware::from_fn_with_state(
+            bounds,
+            protection::limit_request,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(protection::security_headers))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(SetRequestIdLayer::x_request_id(
+            telemetry::NextRequestId::default(),
+        ))
         .with_state(state)
 }
 

@@ -111,6 +111,79 @@ pub struct Config {
     /// number of CPUs. Each takes argon2-memory-kib of RAM while it runs.
     #[arg(long, env = "CHAT_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
+
+    /// Turn every rate limit off (for benchmarks).
+    #[arg(long, env = "CHAT_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
+
+    /// /auth/* requests per minute per client IP, sustained (0: no limit).
+    #[arg(long, env = "CHAT_AUTH_PER_MINUTE", default_value_t = 120)]
+    pub auth_per_minute: u32,
+
+    /// /auth/* requests per client IP allowed in a burst.
+    #[arg(long, env = "CHAT_AUTH_BURST", default_value_t = 100)]
+    pub auth_burst: u32,
+
+    /// Messages per second per user, REST and socket together, sustained (0: no limit).
+    #[arg(long, env = "CHAT_SENDS_PER_SECOND", default_value_t = 20)]
+    pub sends_per_second: u32,
+
+    /// Messages per user allowed in a burst.
+    #[arg(long, env = "CHAT_SENDS_BURST", default_value_t = 100)]
+    pub sends_burst: u32,
+
+    /// File uploads per minute per user, sustained (0: no limit).
+    #[arg(long, env = "CHAT_UPLOADS_PER_MINUTE", default_value_t = 60)]
+    pub uploads_per_minute: u32,
+
+    /// File uploads per user allowed in a burst.
+    #[arg(long, env = "CHAT_UPLOADS_BURST", default_value_t = 20)]
+    pub uploads_burst: u32,
+
+    /// Groups created per minute per user, sustained (0: no limit).
+    #[arg(long, env = "CHAT_GROUPS_PER_MINUTE", default_value_t = 10)]
+    pub groups_per_minute: u32,
+
+    /// Groups per user allowed in a burst.
+    #[arg(long, env = "CHAT_GROUPS_BURST", default_value_t = 20)]
+    pub groups_burst: u32,
+
+    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For
+    /// header names the client. Nobody else's is believed.
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Origins (comma-separated, e.g. https://app.example.com) allowed to
+    /// call the API and Socket.IO from a browser. Default: none, only the
+    /// server's own origin (the demo page).
+    #[arg(long, env = "CHAT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Open Socket.IO connections per user (more are refused).
+    #[arg(long, env = "CHAT_MAX_SOCKETS_PER_USER", default_value_t = 32)]
+    pub max_sockets_per_user: u32,
+
+    /// Members a group may have.
+    #[arg(long, env = "CHAT_MAX_GROUP_MEMBERS", default_value_t = 5000)]
+    pub max_group_members: u32,
+
+    /// Longest a REST request may take (uploads, downloads and sockets are
+    /// exempt): a number with s, m or h.
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest total size of a request's headers, in bytes (431 above it).
+    #[arg(long, env = "CHAT_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Open TCP connections at once; further ones wait to be accepted.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How long a graceful shutdown may wait for requests and writes in
+    /// flight before exiting anyway.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {

@@ -57,6 +57,10 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("the server is shutting down")]
     Unavailable,
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
+    #[error("the request headers are larger than {0} bytes")]
+    HeadersTooLarge(usize),
     /// The cause is logged, never sent.
     #[error("internal server error")]
     Internal(String),
@@ -85,6 +89,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable => "unavailable",
+            AppError::Timeout(_) => "timeout",
+            AppError::HeadersTooLarge(_) => "headers_too_large",
             AppError::Internal(_) => "internal",
         }
     }
@@ -106,7 +112,8 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -17,6 +17,7 @@ use crate::domain::{
     Chat, GroupName, HistoryPage, Message, PageQuery, Role, Timestamp, parse_id, required_id,
 };
 use crate::error::{ApiJson, ApiQuery, AppError, ErrorResponse, PathId, Result};
+use crate::limits::Limit;
 use crate::realtime::Event;
 use crate::store;
 
@@ -42,6 +43,7 @@ pub struct CreateGroupBody {
 /// member's sockets (which join the group's room first).
 pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -> Result<Chat> {
     let name = GroupName::parse(body.name)?;
+    let max_members = state.config.max_group_members as usize;
     let mut member_ids = Vec::new();
     for (i, id) in body.member_ids.unwrap_or_default().into_iter().enumerate() {
         let id = parse_id(id, &format!("member_ids[{i}]"))?;
@@ -49,6 +51,12 @@ pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -
             member_ids.push(id);
         }
     }
+    if member_ids.len() + 1 > max_members {
+        return Err(AppError::validation(format!(
+            "a group has at most {max_members} members"
+        )));
+    }
+    state.limits.check_user(Limit::CreateGroup, owner)?;
     let outbox = state.outbox.clone();
     state
         .db
@@ -100,6 +108,7 @@ pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<
 /// sockets into the room, and tells them (`added_to_group`).
 pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64) -> Result<Chat> {
     let outbox = state.outbox.clone();
+    let max_members = i64::from(state.config.max_group_members);
     let (mut group, _, _) = state
         .db
         .write_then(
@@ -118,6 +127,11 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
                         user: user_id,
                         group: group_id,
                     });
+                }
+                if store::member_count(conn, group_id)? >= max_members {
+                    return Err(AppError::Forbidden(format!(
+                        "the group is full ({max_members} members)"
+                    )));
                 }
                 store::insert_member(conn, group_id, user_id, Role::Member, Timestamp::now())?;
                 let member = store::member(conn, group_id, user_id)?
@@ -158,6 +172,7 @@ struct GroupResponse {
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`user_not_found` for a member id", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`", body = ErrorResponse),
     ))]
 async fn create(
     State(state): State<AppState>,
@@ -201,7 +216,7 @@ struct AddUserBody {
         (status = 200, description = "The group with its new member", body = GroupResponse),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
-        (status = 403, description = "`forbidden` for a plain member, `not_a_member` for an outsider", body = ErrorResponse),
+        (status = 403, description = "`forbidden` for a plain member or a full group, `not_a_member` for an outsider", body = ErrorResponse),
         (status = 404, description = "`group_not_found`, `user_not_found`", body = ErrorResponse),
         (status = 409, description = "`already_member`", body = ErrorResponse),
     ))]

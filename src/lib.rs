@@ -11,6 +11,8 @@
 //!   operations and its routes.
 //! - `uploads`, `blobs`: files in (staged, checked, stored by hash) and out
 //!   (signed URLs).
+//! - `limits`, `protection`: rate limits; headers, CORS, timeouts, caps.
+//! - `telemetry`: request ids, spans, Prometheus metrics.
 //! - `realtime`: Socket.IO: connect middleware, event handlers, presence,
 //!   and the outbox + relay of committed events.
 //! - `openapi`: the OpenAPI document, built from the handlers, and `/docs`.
@@ -29,14 +31,16 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod groups;
+pub mod limits;
 pub mod openapi;
+pub mod protection;
 pub mod realtime;
 pub mod store;
+pub mod telemetry;
 pub mod uploads;
 pub mod users;
 
-use std::future::Future;
-use std::net::SocketAddr;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -45,6 +49,8 @@ use crate::app::AppState;
 use crate::auth::{PasswordHasher, Tokens};
 use crate::blobs::LocalDisk;
 use crate::config::Config;
+use crate::limits::RateLimits;
+use crate::protection::{LimitedListener, PeerAddr};
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
 use crate::uploads::FileSigner;
@@ -93,6 +99,8 @@ pub async fn serve_with_routes(
         tracing::info!(removed, "removed stored files that no attachment refers to");
     }
     let (outbox, events) = Outbox::new();
+    let limits = Arc::new(RateLimits::from_config(&config));
+    limits.start_upkeep();
     let state = AppState {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
         files: Arc::new(FileSigner::new(&secret, config.file_url_ttl)),
@@ -103,19 +111,43 @@ pub async fn serve_with_routes(
         passwords,
         presence: Presence::default(),
         outbox,
+        limits: limits.clone(),
     };
+    telemetry::init_metrics();
     let (socket_layer, io) = realtime::start(state.clone(), events);
-    let app = app::router(state, extra).layer(socket_layer);
+    let mut app = app::router(state.clone(), extra).layer(socket_layer);
+    if let Some(cors) = protection::cors(&state.config.cors_origins) {
+        app = app.layer(cors);
+    }
     tracing::info!(addr = %listener.local_addr()?, "chat-server listening");
     // Sockets hold their connections open: close them when the signal
     // comes, so the graceful shutdown can finish.
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
+        tracing::info!("shutting down: no new connections, closing sockets");
+        let _ = signalled.send(());
         io.close().await;
     };
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let listener = LimitedListener::new(listener, state.config.max_connections);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .into_future();
+    // Requests in flight get `shutdown_timeout` to finish; then we go anyway.
+    let grace = state.config.shutdown_timeout;
+    let deadline = async move {
+        if on_signal.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = deadline => tracing::warn!(?grace, "shutdown grace period over; dropping what is left"),
+    }
+    // Writes already queued are still committed: the checkpoint waits its
+    // turn behind them in the writer's queue.
     if let Err(e) = db.checkpoint().await {
         tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
     }

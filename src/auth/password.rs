@@ -73,12 +73,11 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| AppError::Unavailable)?;
+        let waiting = metrics::gauge!("chat_password_hash_waiting");
+        waiting.increment(1.0);
+        let permit = self.permits.clone().acquire_owned().await;
+        waiting.decrement(1.0);
+        let permit = permit.map_err(|_| AppError::Unavailable)?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()

@@ -12,14 +12,19 @@ use super::AuthUser;
 use crate::app::AppState;
 use crate::domain::{DisplayName, Password, Timestamp, User, Username};
 use crate::error::{ApiJson, AppError, ErrorResponse, Result};
+use crate::limits;
 use crate::store;
 use crate::users::user_view;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(me))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::auth_rate_limit,
+        ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -75,6 +80,7 @@ fn session(state: &AppState, user: User) -> Result<Session> {
         (status = 201, description = "Registered", body = Session),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 409, description = "`username_taken`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (per client IP)", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
     ))]
@@ -117,6 +123,7 @@ async fn register(
         (status = 200, description = "Logged in", body = Session),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (per client IP)", body = ErrorResponse),
     ))]
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Session>> {
     let username = required(body.username, "username")?;

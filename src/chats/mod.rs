@@ -62,6 +62,7 @@ struct SendMessageRequest {
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 403, description = "`not_a_member`", body = ErrorResponse),
         (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`", body = ErrorResponse),
     ))]
 async fn send_message(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use super::access::resolve_target;
 use crate::app::AppState;
 use crate::domain::{ChatTarget, ClientId, Message, MessageKind, MessageText, TargetFields, Timestamp};
 use crate::error::Result;
+use crate::limits::Limit;
 use crate::realtime::{Event, Outbox};
 use crate::store::{self, NewMessage};
 
@@ -64,6 +65,7 @@ pub fn publish_sent(outbox: &Outbox, sent: &Sent, created_with: Option<&[i64]>, 
     if !sent.created {
         return;
     }
+    metrics::counter!("chat_messages_stored_total").increment(1);
     if let Some(user_ids) = created_with {
         outbox.publish(Event::JoinedChat {
             chat_id: sent.message.chat_id,
@@ -91,6 +93,7 @@ pub fn earlier_send(
 
 /// Stores a text message and, once committed, broadcasts it to the chat.
 pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin: Origin) -> Result<Sent> {
+    state.limits.check_user(Limit::Send, sender)?;
     let outbox = state.outbox.clone();
     let stored = state
         .db

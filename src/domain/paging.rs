@@ -43,7 +43,7 @@ fn parse_cursor(raw: Option<&str>, field: &str, allow_zero: bool) -> Result<Opti
     match raw.parse::<i64>() {
         Ok(n) if digits && n >= min => Ok(Some(n)),
         _ => Err(AppError::InvalidCursor(format!(
-            "{field} must be a message id (a {} integer)",
+            "{field} must be an id (a {} integer)",
             if allow_zero { "non-negative" } else { "positive" }
         ))),
     }

@@ -23,6 +23,7 @@ use crate::store;
 #[derive(Debug)]
 pub enum Refused {
     Unauthorized,
+    TooManyConnections,
     Internal,
 }
 
@@ -30,6 +31,7 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refused::Unauthorized => "unauthorized",
+            Refused::TooManyConnections => "too many connections",
             Refused::Internal => "internal",
         })
     }
@@ -90,6 +92,10 @@ pub async fn admit(
         }
     };
 
+    if state.presence.sockets_of(user.id) >= state.config.max_sockets_per_user {
+        return Err(Refused::TooManyConnections);
+    }
+
     // The user room first, then the chats: a chat created after the read
     // below reaches this socket through the user room (see the relay).
     socket.join(user_room(user.id));
@@ -107,6 +113,7 @@ pub async fn admit(
     handlers::register(&socket);
     socket.on_disconnect(leave);
 
+    metrics::gauge!("chat_sockets_connected").increment(1.0);
     if state.presence.connect(user.id) {
         announce_presence(&state, &io, user.id, true, socket.rooms()).await;
     }

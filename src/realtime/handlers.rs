@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
+use tracing::Instrument;
 
 use super::connect::{chat_room, user_room};
 use super::payload::{Nothing, Payload, answer};
@@ -15,6 +16,11 @@ use crate::domain::{Chat, ChatTarget, ClientId, FileName, Message, MessageText, 
 use crate::error::AppError;
 use crate::groups::{self, CreateGroupBody};
 use crate::uploads::{self, FileUpload};
+
+/// The span of one socket event, so its logs carry who sent what.
+fn event_span(event: &'static str, socket: &SocketRef, user_id: i64) -> tracing::Span {
+    tracing::info_span!("socket_event", event, sid = %socket.id, user_id)
+}
 
 /// Puts every handler on a freshly admitted socket.
 pub fn register(socket: &SocketRef) {
@@ -52,7 +58,12 @@ async fn send_message(
             message: sent.message,
         })
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("send_message", &socket, user.id))
+            .await,
+    );
 }
 
 #[derive(Deserialize)]
@@ -85,10 +96,16 @@ async fn group_message(
             message: sent.message,
         })
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("group_message", &socket, user.id))
+            .await,
+    );
 }
 
 async fn create_group(
+    socket: SocketRef,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<CreateGroupBody>,
@@ -99,7 +116,12 @@ async fn create_group(
             group: groups::create_group(&state, user.id, body?).await?,
         })
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("create_group", &socket, user.id))
+            .await,
+    );
 }
 
 #[derive(Deserialize)]
@@ -130,9 +152,7 @@ async fn send_file(
         })?;
         let client_id = ClientId::parse(body.client_id)?;
         let caption = MessageText::parse_caption(body.text)?;
-        if let Some(mut earlier) =
-            uploads::precheck(&state, user.id, Some(target), client_id.as_ref()).await?
-        {
+        if let Some(mut earlier) = uploads::precheck(&state, user.id, target, client_id.as_ref()).await? {
             state.files.sign_message(&mut earlier.message);
             return Ok(MessageAck {
                 message: earlier.message,
@@ -152,7 +172,12 @@ async fn send_file(
             message: sent.message,
         })
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("send_file", &socket, user.id))
+            .await,
+    );
 }
 
 #[derive(Deserialize)]
@@ -174,7 +199,12 @@ async fn join_group(
         socket.join(chat_room(group.id));
         Ok(GroupAck { group })
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("join_group", &socket, user.id))
+            .await,
+    );
 }
 
 #[derive(Deserialize)]
@@ -223,7 +253,10 @@ async fn typing(
             .map_err(|e| AppError::internal(format_args!("typing broadcast: {e}")))?;
         Ok(Nothing {})
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome.instrument(event_span("typing", &socket, user.id)).await,
+    );
 }
 
 #[derive(Deserialize)]
@@ -233,6 +266,7 @@ struct MarkReadBody {
 }
 
 async fn mark_read(
+    socket: SocketRef,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<MarkReadBody>,
@@ -244,7 +278,12 @@ async fn mark_read(
         let message_id = required_id(body.message_id, "message_id")?;
         chats::mark_read(&state, user.id, chat_id, message_id).await
     };
-    answer(ack, outcome.await);
+    answer(
+        ack,
+        outcome
+            .instrument(event_span("mark_read", &socket, user.id))
+            .await,
+    );
 }
 
 /// An event this server does not know: `not_found`, if the client waits.

@@ -61,6 +61,8 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
                 Some(origin) => origin.broadcast().to(room),
                 None => io.to(room),
             };
+            let recipients = to.clone().sockets().len();
+            metrics::counter!("chat_messages_delivered_total").increment(recipients as u64);
             to.emit(name, &*message).await.map_err(|e| e.to_string())
         }
         Event::GroupCreated { group } => io

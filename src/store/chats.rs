@@ -162,10 +162,9 @@ pub fn member(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Me
         .optional()?)
 }
 
-pub fn member_ids(conn: &Connection, chat_id: i64) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1")?;
-    let rows = stmt.query_map([chat_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+pub fn member_count(conn: &Connection, chat_id: i64) -> Result<i64> {
+    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM chat_members WHERE chat_id = ?1")?;
+    Ok(stmt.query_row([chat_id], |r| r.get(0))?)
 }
 
 /// Ids of every chat the user belongs to (index-only).

@@ -178,6 +178,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>) {
         }
         return;
     }
+    metrics::histogram!("chat_writer_batch_size").record(batch.len() as f64);
     let completions: Vec<Completion> = batch.drain(..).map(|job| job.run(conn)).collect();
     let committed = match conn.execute_batch("COMMIT") {
         Ok(()) => true,

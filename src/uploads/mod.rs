@@ -128,6 +128,7 @@ impl UploadForm {
         (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`: over the upload limit", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: not PDF, JPEG or PNG, or not multipart", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`", body = ErrorResponse),
     ))]
 async fn upload(
     State(state): State<AppState>,
@@ -148,6 +149,7 @@ async fn upload(
         multipart.map_err(|e| AppError::validation(format!("multipart: {}", e.body_text())))?;
     let mut form = UploadForm::default();
     let mut file: Option<(StagedFile, FileName)> = None;
+    let mut prechecked = false;
 
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
@@ -156,15 +158,15 @@ async fn upload(
                 if file.is_some() {
                     return Err(AppError::validation("send one file per upload"));
                 }
-                // Refuse what can be refused before reading the bytes.
-                let target = if form.has_target() {
-                    Some(form.target()?)
-                } else {
-                    None
-                };
-                if let Some(earlier) = precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
-                {
-                    return Ok(respond(&state, earlier));
+                // Refuse what can be refused before reading the bytes, if
+                // the target came first (as forms usually send it).
+                if form.has_target() {
+                    let earlier =
+                        precheck(&state, caller.id, form.target()?, form.client_id()?.as_ref()).await?;
+                    if let Some(earlier) = earlier {
+                        return Ok(respond(&state, earlier));
+                    }
+                    prechecked = true;
                 }
                 let filename = FileName::clean(field.file_name());
                 let staged = stage(&state, field).await?;
@@ -181,8 +183,14 @@ async fn upload(
         }
     }
     let (staged, filename) = file.ok_or_else(|| AppError::validation("file is required"))?;
+    let target = form.target()?;
+    if !prechecked
+        && let Some(earlier) = precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
+    {
+        return Ok(respond(&state, earlier));
+    }
     let upload = FileUpload {
-        target: form.target()?,
+        target,
         filename,
         caption: MessageText::parse_caption(form.text.clone())?,
         client_id: form.client_id()?,

@@ -9,6 +9,7 @@ use crate::chats::access::{check_target, resolve_target};
 use crate::chats::{Origin, Sent, earlier_send, publish_sent};
 use crate::domain::{ChatTarget, ClientId, FileName, MessageKind, MessageText, Timestamp};
 use crate::error::{AppError, Result};
+use crate::limits::Limit;
 use crate::store::{self, NewAttachment, NewMessage};
 
 /// A verified file and where it goes.
@@ -20,15 +21,17 @@ pub struct FileUpload {
     pub staged: StagedFile,
 }
 
-/// The checks that need no bytes: a repeated `client_id` gets the earlier
-/// message back; a target the sender may not write to is refused. Doors
-/// call this before reading a large body when they can.
+/// The checks that need no bytes, made once per upload by each door before
+/// `send_file` (before reading the file, when the door can): the upload
+/// rate limit; a repeated `client_id` gets the earlier message back; a
+/// target the sender may not write to is refused.
 pub async fn precheck(
     state: &AppState,
     sender: i64,
-    target: Option<ChatTarget>,
+    target: ChatTarget,
     client_id: Option<&ClientId>,
 ) -> Result<Option<Sent>> {
+    state.limits.check_user(Limit::Upload, sender)?;
     let client_id = client_id.cloned();
     state
         .db
@@ -39,14 +42,15 @@ pub async fn precheck(
                     created: false,
                 }));
             }
-            if let Some(target) = target {
-                check_target(conn, sender, target)?;
-            }
+            check_target(conn, sender, target)?;
             Ok(None)
         })
         .await
 }
 
+/// Stores a verified file and its message. The door has run [`precheck`];
+/// the transaction checks the target and the client_id again, so a race
+/// with another request cannot slip through.
 pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin: Origin) -> Result<Sent> {
     let FileUpload {
         target,
@@ -55,10 +59,6 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
         client_id,
         staged,
     } = upload;
-    if let Some(mut earlier) = precheck(state, sender, Some(target), client_id.as_ref()).await? {
-        state.files.sign_message(&mut earlier.message);
-        return Ok(earlier);
-    }
     let (size, sha256, content_type) = (staged.size, staged.sha256.clone(), staged.content_type);
     // The blob goes in place before its row commits: a committed row always
     // has its bytes. A crash in between leaves an unreferenced blob, which

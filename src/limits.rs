@@ -1,0 +1,211 @@
+//! Rate limits: per client IP on `/auth/*`, per user on sends (REST and
+//! socket together), uploads and group creation. GCRA limiters from the
+//! governor crate, one state per key; idle keys are forgotten every minute.
+//! Over a limit: `rate_limited` with how long to wait (429 and
+//! `Retry-After` on REST, an ack on the socket; the connection stays).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::{AppError, Result};
+use crate::protection::PeerAddr;
+
+/// What a limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Send,
+    Upload,
+    CreateGroup,
+}
+
+impl Limit {
+    fn name(self) -> &'static str {
+        match self {
+            Limit::Send => "send",
+            Limit::Upload => "upload",
+            Limit::CreateGroup => "create_group",
+        }
+    }
+}
+
+type Keyed<K> = DefaultKeyedRateLimiter<K>;
+
+pub struct RateLimits {
+    auth: Option<Keyed<IpAddr>>,
+    sends: Option<Keyed<i64>>,
+    uploads: Option<Keyed<i64>>,
+    groups: Option<Keyed<i64>>,
+    clock: DefaultClock,
+    /// Proxies whose X-Forwarded-For is believed.
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// `per` events per `period`, with bursts of up to `burst`.
+fn quota(per: u32, period: Duration, burst: u32) -> Option<Quota> {
+    let per = NonZeroU32::new(per)?;
+    let burst = NonZeroU32::new(burst.max(1))?;
+    Quota::with_period(period / per.get()).map(|q| q.allow_burst(burst))
+}
+
+impl RateLimits {
+    pub fn from_config(c: &Config) -> Self {
+        let on = |q: Option<Quota>| q.filter(|_| !c.no_rate_limits);
+        let minute = Duration::from_secs(60);
+        RateLimits {
+            auth: on(quota(c.auth_per_minute, minute, c.auth_burst)).map(Keyed::keyed),
+            sends: on(quota(c.sends_per_second, Duration::from_secs(1), c.sends_burst)).map(Keyed::keyed),
+            uploads: on(quota(c.uploads_per_minute, minute, c.uploads_burst)).map(Keyed::keyed),
+            groups: on(quota(c.groups_per_minute, minute, c.groups_burst)).map(Keyed::keyed),
+            clock: DefaultClock::default(),
+            trusted_proxies: c.trusted_proxies.clone(),
+        }
+    }
+
+    fn refuse<K>(&self, limiter: &Option<Keyed<K>>, key: &K, name: &'static str) -> Result<()>
+    where
+        K: std::hash::Hash + Eq + Clone,
+    {
+        let Some(limiter) = limiter else { return Ok(()) };
+        match limiter.check_key(key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                metrics::counter!("chat_rate_limited_total", "limit" => name).increment(1);
+                let wait = not_until.wait_time_from(self.clock.now());
+                Err(AppError::RateLimited {
+                    retry_after_secs: wait.as_secs() + 1,
+                })
+            }
+        }
+    }
+
+    /// Counts one event of `limit` for `user`, or refuses it.
+    pub fn check_user(&self, limit: Limit, user: i64) -> Result<()> {
+        let limiter = match limit {
+            Limit::Send => &self.sends,
+            Limit::Upload => &self.uploads,
+            Limit::CreateGroup => &self.groups,
+        };
+        self.refuse(limiter, &user, limit.name())
+    }
+
+    pub fn check_auth(&self, ip: IpAddr) -> Result<()> {
+        self.refuse(&self.auth, &ip, "auth")
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy,
+    /// then the nearest untrusted address it forwarded for.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .or(forwarded.first())
+            .copied()
+            .unwrap_or(peer)
+    }
+
+    /// Drops the state of keys that have been idle long enough to be full.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.sends, &self.uploads, &self.groups].into_iter().flatten() {
+            limiter.retain_recent();
+        }
+        if let Some(auth) = &self.auth {
+            auth.retain_recent();
+        }
+    }
+
+    /// Runs `forget_idle` every minute for as long as the limits live.
+    pub fn start_upkeep(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(limits) => limits.forget_idle(),
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+/// Middleware for `/auth/*`: one event per request per client IP.
+pub async fn auth_rate_limit(
+    State(state): State<AppState>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    request: Request,
+    next: Next,
+) -> std::result::Result<Response, AppError> {
+    let ip = state.limits.client_ip(peer.ip(), request.headers());
+    state.limits.check_auth(ip)?;
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(trusted: &[&str]) -> RateLimits {
+        let mut config = Config::with_data_dir("/tmp").unwrap();
+        config.trusted_proxies = trusted.iter().map(|s| s.parse().unwrap()).collect();
+        config.sends_burst = 3;
+        RateLimits::from_config(&config)
+    }
+
+    #[test]
+    fn bursts_then_refuses_with_a_wait() {
+        let l = limits(&[]);
+        for _ in 0..3 {
+            l.check_user(Limit::Send, 1).unwrap();
+        }
+        match l.check_user(Limit::Send, 1) {
+            Err(AppError::RateLimited { retry_after_secs }) => assert!(retry_after_secs >= 1),
+            other => panic!("expected rate_limited, got {other:?}"),
+        }
+        l.check_user(Limit::Send, 2).unwrap();
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            limits(&[]).client_ip(peer, &headers),
+            peer,
+            "anyone can send the header"
+        );
+        let behind = limits(&["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(
+            behind.client_ip(peer, &headers),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let one_hop = limits(&["10.0.0.1"]);
+        assert_eq!(
+            one_hop.client_ip(peer, &headers),
+            "10.0.0.2".parse::<IpAddr>().unwrap()
+        );
+    }
+}
