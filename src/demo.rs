@@ -13,6 +13,12 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::AppError;
 
+/// What the demo page may load: only its own files, images from this
+/// server (attachments) or the page itself, sockets to this server.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'";
+
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
@@ -70,9 +76,11 @@ fn asset(path: &str, request_headers: &HeaderMap) -> Response {
     // Revalidate every time: cheap with the ETag, and a new binary's page
     // is never shadowed by an old cached one.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    if mime.essence_str() == "text/html" {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+    }
     response
 }

@@ -83,9 +83,15 @@ impl TestApp {
     }
 
     async fn wait_healthy(&self) {
+        // A client of its own that keeps no connection open afterwards.
+        let probe = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(WAIT)
+            .build()
+            .expect("client");
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+            if let Ok(r) = probe.get(self.url("/healthz")).send().await
                 && r.status() == StatusCode::OK
             {
                 return;

@@ -5,6 +5,7 @@ mod auth;
 mod chats;
 mod errors;
 mod groups;
+mod hardening;
 mod helpers;
 mod history;
 mod openapi;
