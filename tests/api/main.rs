@@ -3,13 +3,16 @@
 
 mod auth;
 mod chats;
+mod crash;
 mod errors;
+mod fuzz;
 mod groups;
 mod hardening;
 mod helpers;
 mod history;
 mod openapi;
 mod process;
+mod properties;
 mod realtime;
 mod socket;
 mod uploads;

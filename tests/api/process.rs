@@ -118,3 +118,145 @@ async fn an_online_backup_restores_into_a_working_server() {
     assert_eq!(status, 200);
     assert_eq!(chats["chats"][0]["unread_count"], 5);
 }
+
+/// Runs the binary with debug logs, drives every kind of request, and looks
+/// for passwords, hashes and the secret in everything it printed and sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_hash_or_secret_in_any_response_or_log() {
+    use serde_json::json;
+    let dir = tempfile::TempDir::new().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--log",
+            "debug",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let addr = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("chat-server listening")) {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            break entry["addr"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let password = "Tr0ub4dor&3-secret-pass";
+    let mut bodies = String::new();
+    let post = |path: &'static str, token: Option<String>, body: serde_json::Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let registered: serde_json::Value = post(
+        "/auth/register",
+        None,
+        json!({ "username": "alice", "password": password }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    bodies.push_str(&registered.to_string());
+    let token = registered["token"].as_str().unwrap().to_string();
+    for (path, body) in [
+        (
+            "/auth/login",
+            json!({ "username": "alice", "password": password }),
+        ),
+        (
+            "/auth/login",
+            json!({ "username": "alice", "password": format!("{password}x") }),
+        ),
+        (
+            "/auth/login",
+            json!({ "username": "nobody", "password": password }),
+        ),
+        (
+            "/auth/register",
+            json!({ "username": "alice", "password": password }),
+        ),
+        ("/chats/send-message", json!({ "to": 1, "text": "hello" })),
+        ("/groups", json!({ "name": "g" })),
+    ] {
+        bodies.push_str(
+            &post(path, Some(token.clone()), body)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    for path in ["/auth/me", "/users", "/chats", "/sync", "/chats/1", "/groups/2"] {
+        let r = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let secret = std::fs::read_to_string(dir.path().join("data/jwt-secret")).unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("request"), "the logs did record requests");
+    for (what, text) in [("responses", &bodies), ("logs", &logs)] {
+        assert!(!text.contains(password), "password in {what}");
+        assert!(!text.contains("$argon2"), "password hash in {what}");
+        assert!(!text.contains(secret.trim()), "JWT secret in {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_open_sockets_exits_promptly() {
+    use tokio_tungstenite::connect_async;
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut child, addr) = start_binary(dir.path());
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        sockets.push(connect_async(url).await.unwrap().0);
+    }
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < WAIT, "still running after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(sockets);
+}

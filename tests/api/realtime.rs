@@ -510,3 +510,47 @@ async fn many_senders_into_one_group_arrive_complete_and_in_order() {
         .await;
     assert_eq!(ids(&history["messages"]), all);
 }
+
+#[tokio::test]
+async fn an_outsider_is_refused_on_every_event() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let eve = app.register("eve").await;
+    let group = app.create_group(&alice, "team", &[&bob]).await;
+    let g = group["id"].as_i64().unwrap();
+    let m = app.send(&alice, json!({ "group_id": g }), "secret").await;
+    let d = app.send(&alice, json!({ "to": bob.id }), "also secret").await["chat_id"]
+        .as_i64()
+        .unwrap();
+    let mut eve_sock = SocketClient::of(&app, &eve).await;
+
+    let events = [
+        ("send_message", json!({ "chat_id": g, "text": "x" })),
+        ("send_message", json!({ "chat_id": d, "text": "x" })),
+        ("send_message", json!({ "group_id": g, "text": "x" })),
+        ("group_message", json!({ "group_id": g, "text": "x" })),
+        ("join_group", json!({ "group_id": g })),
+        ("typing", json!({ "chat_id": g, "typing": true })),
+        ("typing", json!({ "chat_id": d, "typing": true })),
+        ("mark_read", json!({ "chat_id": g, "message_id": m["id"] })),
+    ];
+    for (event, payload) in events {
+        refused(&eve_sock.emit_ack(event, payload.clone()).await, "not_a_member");
+    }
+    let ack = eve_sock
+        .emit_binary_ack(
+            "send_file",
+            json!({ "chat_id": g, "filename": "x.png" }),
+            "data",
+            crate::uploads::PNG.to_vec(),
+        )
+        .await;
+    refused(&ack, "not_a_member");
+    let (_, history) = app.get(&format!("/chats/{g}"), Some(&alice.token)).await;
+    assert_eq!(
+        history["messages"].as_array().unwrap().len(),
+        1,
+        "nothing of eve's was stored"
+    );
+}

@@ -38,7 +38,11 @@ pub struct SocketClient {
 impl SocketClient {
     /// Connects to namespace `/`; `Err` carries the `connect_error` message.
     pub async fn connect(app: &TestApp, auth: Auth<'_>) -> Result<SocketClient, String> {
-        let mut url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.addr);
+        SocketClient::connect_to(app.addr, auth).await
+    }
+
+    pub async fn connect_to(addr: std::net::SocketAddr, auth: Auth<'_>) -> Result<SocketClient, String> {
+        let mut url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         if let Auth::Query(token) = auth {
             url.push_str(&format!("&token={token}"));
         }
@@ -162,6 +166,46 @@ impl SocketClient {
         self.send_text(format!("451-{id}{}", json!([event, payload])));
         self.out.send(Frame::binary(bytes)).expect("socket writer alive");
         self.wait_ack(id).await
+    }
+
+    /// Like [`SocketClient::emit_binary_ack`] (or a plain emit when `bytes`
+    /// is `None`), but a closed connection is an `Err`, not a panic: for
+    /// tests that kill the server.
+    pub async fn try_emit_ack(
+        &mut self,
+        event: &str,
+        mut payload: Value,
+        binary: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, String> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let sent = match binary {
+            Some((field, bytes)) => {
+                payload[field] = json!({ "_placeholder": true, "num": 0 });
+                self.out
+                    .send(Frame::text(format!("451-{id}{}", json!([event, payload]))))
+                    .and_then(|()| self.out.send(Frame::binary(bytes)))
+            }
+            None => self
+                .out
+                .send(Frame::text(format!("42{id}{}", json!([event, payload])))),
+        };
+        sent.map_err(|_| "writer gone".to_string())?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(pos) = self.acks.iter().position(|(i, _)| *i == id) {
+                return Ok(self.acks.remove(pos).1);
+            }
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Incoming::Event(name, data))) => self.events.push_back((name, data)),
+                Ok(Some(Incoming::Ack(i, data))) => self.acks.push((i, data)),
+                Ok(Some(Incoming::Closed)) | Ok(None) => {
+                    self.closed = true;
+                    return Err("closed".into());
+                }
+                Err(_) => return Err("timed out".into()),
+            }
+        }
     }
 
     async fn wait_ack(&mut self, id: u64) -> Value {
