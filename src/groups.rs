@@ -33,9 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateGroupBody {
     /// 1–100 characters.
-    #[schema(required = true, value_type = String, example = "Project X")]
+    #[schema(required = true, value_type = String, example = "Project X", min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
     /// Users to add as plain members; each must exist.
+    #[schema(value_type = Option<Vec<u32>>)]
     pub member_ids: Option<Vec<i64>>,
 }
 
@@ -205,7 +206,7 @@ async fn show(
 
 #[derive(Deserialize, ToSchema)]
 struct AddUserBody {
-    #[schema(required = true, value_type = i64)]
+    #[schema(required = true, value_type = i64, minimum = 1)]
     user_id: Option<i64>,
 }
 

@@ -9,8 +9,10 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
@@ -71,6 +73,33 @@ pub fn publish(mut doc: OpenApi) -> Router<AppState> {
         .into_iter()
         .map(|(path, item)| (path.replace("{*", "{"), item))
         .collect();
+    // Any status not listed (413, 415, 431, 500, 503…) still has the one
+    // error body: say so once per operation.
+    let any_error = ResponseBuilder::new()
+        .description("Any other error, always with the contract's error body")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            if operation
+                .tags
+                .as_ref()
+                .is_some_and(|t| t.iter().any(|t| t == "Demo" || t == "Docs"))
+            {
+                continue;
+            }
+            operation
+                .responses
+                .responses
+                .entry("default".into())
+                .or_insert_with(|| any_error.clone().into());
+        }
+    }
     // The docs page is Swagger UI's own router; describe it by hand.
     let docs_page = OperationBuilder::new()
         .tag("Docs")

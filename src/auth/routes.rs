@@ -30,13 +30,14 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 struct RegisterBody {
     /// 3–32 of `A–Z a–z 0–9 _ . -`, unique without regard to case.
-    #[schema(required = true, value_type = String, example = "alice")]
+    #[schema(required = true, value_type = String, example = "alice",
+        min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     username: Option<String>,
     /// 8–128 characters.
-    #[schema(required = true, value_type = String, example = "correct horse")]
+    #[schema(required = true, value_type = String, example = "correct horse", min_length = 8, max_length = 128)]
     password: Option<String>,
     /// 1–64 characters; defaults to the username.
-    #[schema(example = "Alice")]
+    #[schema(example = "Alice", min_length = 1, max_length = 64, pattern = "\\S")]
     display_name: Option<String>,
 }
 

@@ -42,13 +42,17 @@ pub struct MessageResponse {
 #[allow(dead_code)]
 struct SendMessageRequest {
     /// A user id: the direct chat with that user (created on first use).
+    #[schema(minimum = 1)]
     to: Option<i64>,
+    #[schema(minimum = 1)]
     chat_id: Option<i64>,
+    #[schema(minimum = 1)]
     group_id: Option<i64>,
     /// 1–4000 characters, not only white space.
-    #[schema(example = "hello")]
+    #[schema(example = "hello", min_length = 1, max_length = 4000, pattern = "\\S")]
     text: String,
     /// 1–64 characters; a repeat returns the first message (200).
+    #[schema(min_length = 1, max_length = 64)]
     client_id: Option<String>,
 }
 
@@ -140,7 +144,7 @@ async fn show(
 #[derive(Deserialize, ToSchema)]
 struct ReadBody {
     /// A message of this chat; the marker only moves forward.
-    #[schema(required = true, value_type = i64)]
+    #[schema(required = true, value_type = i64, minimum = 1)]
     message_id: Option<i64>,
 }
 

@@ -54,13 +54,13 @@ fn parse_cursor(raw: Option<&str>, field: &str, allow_zero: bool) -> Result<Opti
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–200, default 50.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The `limit` messages just older than this id.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub before: Option<String>,
     /// The `limit` messages just newer than this id (not with `before`).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub after: Option<String>,
 }
 
@@ -92,10 +92,10 @@ impl HistoryPage {
 #[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// Messages with an id above this (default 0: from the start).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub after: Option<String>,
     /// 1–200, default 50.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
@@ -111,12 +111,13 @@ impl SyncQuery {
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Username or display-name prefix, case-insensitive.
+    #[param(max_length = 64)]
     pub q: Option<String>,
     /// 1–200, default 50.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The last id of the previous page.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub after: Option<String>,
 }
 
