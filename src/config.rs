@@ -148,10 +148,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_GROUPS_BURST", default_value_t = 20)]
     pub groups_burst: u32,
 
-    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For
-    /// header names the client. Nobody else's is believed.
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated, e.g.
+    /// 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For header names the client.
+    /// Nobody else's is believed.
     #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<crate::limits::IpRange>,
 
     /// Origins (comma-separated, e.g. https://app.example.com) allowed to
     /// call the API and Socket.IO from a browser. Default: none, only the
