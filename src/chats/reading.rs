@@ -63,6 +63,11 @@ pub async fn history(
             })
         })
         .await
+        .map(|mut history| {
+            state.files.sign_chat(&mut history.chat);
+            state.files.sign_messages(&mut history.messages);
+            history
+        })
 }
 
 /// Messages of all the caller's chats above `after`, oldest first.

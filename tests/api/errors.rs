@@ -158,3 +158,20 @@ fn help_documents_every_flag_and_its_environment_variable() {
         );
     }
 }
+
+#[test]
+fn the_readme_documents_every_flag() {
+    let exe = env!("CARGO_BIN_EXE_chat-server");
+    let out = Command::new(exe).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2 && *w != "--help")
+        .collect();
+    assert!(flags.len() > 20, "{flags:?}");
+    for flag in flags {
+        let row = format!("| `{flag}` |");
+        assert!(readme.contains(&row), "README's configuration table lacks {flag}");
+    }
+}

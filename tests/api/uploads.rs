@@ -163,6 +163,57 @@ async fn each_accepted_type_is_stored_and_served_by_its_signed_url() {
     assert!(last["attachment"]["url"].as_str().unwrap().contains("sig="));
 }
 
+/// Every route that returns a message with an attachment gives it a
+/// working signed URL.
+#[tokio::test]
+async fn every_route_that_returns_a_file_message_signs_its_url() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let group = app.create_group(&alice, "g", &[&bob]).await;
+    let gid = group["id"].as_i64().unwrap();
+    let (_, sent) = app
+        .upload(
+            &alice,
+            &[("group_id", gid.to_string())],
+            "dot.png",
+            "image/png",
+            PNG.to_vec(),
+        )
+        .await;
+    let id = sent["message"]["id"].clone();
+
+    let (_, chat) = app.get(&format!("/chats/{gid}"), Some(&bob.token)).await;
+    let (_, group_page) = app
+        .get(&format!("/groups/{gid}/messages"), Some(&bob.token))
+        .await;
+    let (_, group_view) = app.get(&format!("/groups/{gid}"), Some(&bob.token)).await;
+    let (_, chats) = app.get("/chats", Some(&bob.token)).await;
+    let (_, sync) = app.get("/sync", Some(&bob.token)).await;
+    let found = [
+        ("upload response", sent["message"].clone()),
+        ("GET /chats/:id messages", chat["messages"][0].clone()),
+        (
+            "GET /chats/:id last_message",
+            chat["chat"]["last_message"].clone(),
+        ),
+        ("GET /groups/:id/messages", group_page["messages"][0].clone()),
+        (
+            "GET /groups/:id/messages group",
+            group_page["group"]["last_message"].clone(),
+        ),
+        ("GET /groups/:id", group_view["group"]["last_message"].clone()),
+        ("GET /chats", chats["chats"][0]["last_message"].clone()),
+        ("GET /sync", sync["messages"][0].clone()),
+    ];
+    for (route, message) in found {
+        assert_eq!(message["id"], id, "{route}");
+        let url = message["attachment"]["url"].as_str().unwrap_or_default();
+        assert!(url.contains("sig="), "{route}: {message}");
+        assert_eq!(app.fetch(url, None).await.status(), StatusCode::OK, "{route}");
+    }
+}
+
 #[tokio::test]
 async fn the_type_comes_from_the_bytes_not_the_name() {
     let app = spawn_app().await;
