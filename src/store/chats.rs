@@ -16,9 +16,11 @@ pub struct ChatRow {
     pub created_by: i64,
     pub created_at: Timestamp,
     pub last_message_id: Option<i64>,
+    /// Sequence number of the chat's newest message (0: none yet).
+    pub last_seq: i64,
 }
 
-const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, c.last_message_id";
+const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, c.last_message_id, c.last_seq";
 
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
     Ok(ChatRow {
@@ -28,6 +30,7 @@ fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
         created_by: row.get(3)?,
         created_at: Timestamp(row.get(4)?),
         last_message_id: row.get(5)?,
+        last_seq: row.get(6)?,
     })
 }
 
@@ -36,6 +39,19 @@ fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
 pub struct Membership {
     pub role: Role,
     pub last_read_message_id: i64,
+    /// The sequence number of that message in its chat.
+    pub last_read_seq: i64,
+}
+
+impl Membership {
+    /// A member who has read nothing yet.
+    pub fn fresh(role: Role) -> Self {
+        Membership {
+            role,
+            last_read_message_id: 0,
+            last_read_seq: 0,
+        }
+    }
 }
 
 pub fn chat_by_id(conn: &Connection, id: i64) -> Result<Option<ChatRow>> {
@@ -45,13 +61,14 @@ pub fn chat_by_id(conn: &Connection, id: i64) -> Result<Option<ChatRow>> {
 
 pub fn membership(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Membership>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT role, last_read_message_id FROM chat_members WHERE chat_id = ?1 AND user_id = ?2",
+        "SELECT role, last_read_message_id, last_read_seq FROM chat_members WHERE chat_id = ?1 AND user_id = ?2",
     )?;
     let found = stmt
         .query_row(params![chat_id, user_id], |row| {
             Ok(Membership {
                 role: Role::from_db(&row.get::<_, String>(0)?),
                 last_read_message_id: row.get(1)?,
+                last_read_seq: row.get(2)?,
             })
         })
         .optional()?;
@@ -177,7 +194,7 @@ pub fn chat_ids_for_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>> {
 /// The user's chats, newest activity first, each with the user's marker.
 pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, Membership)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHAT_COLUMNS}, cm.role, cm.last_read_message_id
+        "SELECT {CHAT_COLUMNS}, cm.role, cm.last_read_message_id, cm.last_read_seq
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
          WHERE cm.user_id = ?1
          ORDER BY c.last_activity_at DESC, c.last_message_id DESC, c.id DESC"
@@ -186,8 +203,9 @@ pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, M
         Ok((
             chat_from_row(row)?,
             Membership {
-                role: Role::from_db(&row.get::<_, String>(6)?),
-                last_read_message_id: row.get(7)?,
+                role: Role::from_db(&row.get::<_, String>(7)?),
+                last_read_message_id: row.get(8)?,
+                last_read_seq: row.get(9)?,
             },
         ))
     })?;
@@ -195,31 +213,42 @@ pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, M
 }
 
 /// Records a new newest message of a chat.
-pub fn touch_chat(conn: &Connection, chat_id: i64, message_id: i64, now: Timestamp) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("UPDATE chats SET last_message_id = ?2, last_activity_at = ?3 WHERE id = ?1")?;
-    stmt.execute(params![chat_id, message_id, now.0])?;
+pub fn touch_chat(conn: &Connection, chat_id: i64, message_id: i64, seq: i64, now: Timestamp) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE chats SET last_message_id = ?2, last_seq = ?3, last_activity_at = ?4 WHERE id = ?1",
+    )?;
+    stmt.execute(params![chat_id, message_id, seq, now.0])?;
     Ok(())
 }
 
 /// Moves the read marker forward to `message_id`; returns whether it moved.
 pub fn advance_read_marker(conn: &Connection, chat_id: i64, user_id: i64, message_id: i64) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
-        "UPDATE chat_members SET last_read_message_id = ?3
+        "UPDATE chat_members
+         SET last_read_message_id = ?3, last_read_seq = (SELECT seq FROM messages WHERE id = ?3)
          WHERE chat_id = ?1 AND user_id = ?2 AND last_read_message_id < ?3",
     )?;
     Ok(stmt.execute(params![chat_id, user_id, message_id])? > 0)
 }
 
-/// Other members' messages above `after` (index-only on messages_by_chat).
-pub fn unread_count(conn: &Connection, chat_id: i64, viewer: i64, after: i64) -> Result<i64> {
+/// Other members' messages above the viewer's read marker: every message
+/// after the marker (by sequence numbers, no scan) less the viewer's own
+/// (a short index range of just their messages).
+pub fn unread_count(conn: &Connection, chat: &ChatRow, viewer: i64, marker: &Membership) -> Result<i64> {
+    let after = chat.last_seq - marker.last_read_seq;
+    if after <= 0 {
+        return Ok(0);
+    }
     let mut stmt = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE chat_id = ?1 AND id > ?2 AND sender_id <> ?3")?;
-    Ok(stmt.query_row(params![chat_id, after, viewer], |r| r.get(0))?)
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE chat_id = ?1 AND sender_id = ?2 AND id > ?3")?;
+    let own: i64 = stmt.query_row(params![chat.id, viewer, marker.last_read_message_id], |r| {
+        r.get(0)
+    })?;
+    Ok(after - own)
 }
 
 /// The chat as `viewer` sees it: members, newest message, unread count.
-pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, last_read: i64) -> Result<Chat> {
+pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, marker: &Membership) -> Result<Chat> {
     let last_message = match chat.last_message_id {
         Some(id) => message_by_id(conn, id)?,
         None => None,
@@ -232,6 +261,6 @@ pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, last_read: i64)
         created_at: chat.created_at,
         members: members(conn, chat.id)?,
         last_message,
-        unread_count: unread_count(conn, chat.id, viewer, last_read)?,
+        unread_count: unread_count(conn, chat, viewer, marker)?,
     })
 }

@@ -48,21 +48,26 @@ pub struct NewMessage<'a> {
 
 /// Stores a message and makes it its chat's newest; returns it as stored.
 pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
+    // The chat's next sequence number, taken in the same statement.
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT last_seq + 1 FROM chats WHERE id = ?1))
+         RETURNING seq",
     )?;
-    stmt.execute(params![
-        new.chat_id,
-        new.sender_id,
-        new.kind.as_str(),
-        new.text,
-        new.attachment.as_ref().map(|a| a.id),
-        new.client_id,
-        now.0
-    ])?;
+    let seq: i64 = stmt.query_row(
+        params![
+            new.chat_id,
+            new.sender_id,
+            new.kind.as_str(),
+            new.text,
+            new.attachment.as_ref().map(|a| a.id),
+            new.client_id,
+            now.0
+        ],
+        |r| r.get(0),
+    )?;
     let id = conn.last_insert_rowid();
-    super::touch_chat(conn, new.chat_id, id, now)?;
+    super::touch_chat(conn, new.chat_id, id, seq, now)?;
     Ok(Message {
         id,
         chat_id: new.chat_id,

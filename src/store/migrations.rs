@@ -9,6 +9,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_attachments.sql")),
+    (3, include_str!("migrations/0003_unread_by_sequence.sql")),
 ];
 
 /// Brings the database up to the newest schema. Refuses a database written

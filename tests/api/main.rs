@@ -10,6 +10,7 @@ mod groups;
 mod hardening;
 mod helpers;
 mod history;
+mod migrations;
 mod openapi;
 mod process;
 mod properties;

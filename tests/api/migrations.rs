@@ -1,0 +1,89 @@
+//! Upgrades: a database written by an earlier schema opens in the current
+//! binary with its data intact and its derived columns filled in.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::helpers::spawn_app_with;
+
+const V1: &str = include_str!("../../src/store/migrations/0001_init.sql");
+const V2: &str = include_str!("../../src/store/migrations/0002_attachments.sql");
+
+#[tokio::test]
+async fn a_version_2_database_gets_sequence_numbers_and_right_unread_counts() {
+    let dir = Arc::new(tempfile::TempDir::new().unwrap());
+    {
+        let db = rusqlite::Connection::open(dir.path().join("chat.db")).unwrap();
+        db.execute_batch(V1).unwrap();
+        db.execute_batch(V2).unwrap();
+        db.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO users (id, username, display_name, display_lower, password_hash, created_at)
+               VALUES (1, 'alice', 'alice', 'alice', 'x', 0), (2, 'bob', 'bob', 'bob', 'x', 0);
+             INSERT INTO chats (id, kind, created_by, created_at, direct_lo, direct_hi, last_message_id, last_activity_at)
+               VALUES (1, 'direct', 1, 0, 1, 2, 5, 5);
+             INSERT INTO chat_members (chat_id, user_id, role, joined_at, last_read_message_id)
+               VALUES (1, 1, 'member', 0, 0), (1, 2, 'member', 0, 2);
+             INSERT INTO messages (id, chat_id, sender_id, kind, text, created_at) VALUES
+               (1, 1, 1, 'text', 'a1', 1), (2, 1, 1, 'text', 'a2', 2), (3, 1, 2, 'text', 'b1', 3),
+               (4, 1, 1, 'text', 'a3', 4), (5, 1, 1, 'text', 'a4', 5);",
+        )
+        .unwrap();
+    }
+    let app = spawn_app_with(Arc::clone(&dir), |_| {}, axum::Router::new()).await;
+    {
+        let db = rusqlite::Connection::open(dir.path().join("chat.db")).unwrap();
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert!(version >= 3);
+        let seqs: Vec<i64> = db
+            .prepare("SELECT seq FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        let (last_seq,): (i64,) = db
+            .query_row("SELECT last_seq FROM chats WHERE id = 1", [], |r| {
+                Ok((r.get(0)?,))
+            })
+            .unwrap();
+        assert_eq!(last_seq, 5);
+        let read_seq: i64 = db
+            .query_row(
+                "SELECT last_read_seq FROM chat_members WHERE user_id = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(read_seq, 2);
+    }
+    // New messages continue the sequence; bob's unread: a3, a4 and the new one.
+    let token_secret = crate::helpers::read_secret(&app.data_path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token_for = |id: i64| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({ "sub": id.to_string(), "iat": now, "exp": now + 600 }),
+            &jsonwebtoken::EncodingKey::from_secret(&token_secret),
+        )
+        .unwrap()
+    };
+    let (status, _) = app
+        .post(
+            "/chats/send-message",
+            Some(&token_for(1)),
+            json!({ "chat_id": 1, "text": "a5" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, bob_view) = app.get("/chats/1", Some(&token_for(2))).await;
+    assert_eq!(bob_view["chat"]["unread_count"], 3);
+    assert_eq!(bob_view["messages"].as_array().unwrap().len(), 6);
+    let (_, alice_view) = app.get("/chats/1", Some(&token_for(1))).await;
+    assert_eq!(alice_view["chat"]["unread_count"], 1, "bob's one message");
+}
