@@ -5,6 +5,7 @@
 //! wrong username and a wrong password take the same time.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -20,6 +21,8 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// Hash of a random password, verified against when the user is unknown.
     dummy_hash: Arc<str>,
+    /// Hashes running now, and the most that ever ran at once.
+    running: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl PasswordHasher {
@@ -42,6 +45,7 @@ impl PasswordHasher {
             argon,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy_hash: dummy_hash.into(),
+            running: Arc::default(),
         })
     }
 
@@ -78,11 +82,39 @@ impl PasswordHasher {
         let permit = self.permits.clone().acquire_owned().await;
         waiting.decrement(1.0);
         let permit = permit.map_err(|_| AppError::Unavailable)?;
+        let running = Arc::clone(&self.running);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            work()
+            let now = running.0.fetch_add(1, Ordering::SeqCst) + 1;
+            running.1.fetch_max(now, Ordering::SeqCst);
+            let outcome = work();
+            running.0.fetch_sub(1, Ordering::SeqCst);
+            outcome
         })
         .await
         .map_err(|e| AppError::internal(format_args!("password task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_queues_behind_the_cap() {
+        let hasher = PasswordHasher::new(256, 1, 1, 1).unwrap();
+        let hashes = (0..6).map(|i| hasher.hash(Password::parse(format!("password {i}")).unwrap()));
+        let done = futures::future::join_all(hashes).await;
+        assert!(done.iter().all(Result::is_ok));
+        assert_eq!(
+            hasher.running.1.load(Ordering::SeqCst),
+            1,
+            "never more than one at once"
+        );
+
+        let wider = PasswordHasher::new(256, 1, 1, 3).unwrap();
+        let hashes = (0..12).map(|i| wider.hash(Password::parse(format!("password {i}")).unwrap()));
+        futures::future::join_all(hashes).await;
+        assert!(wider.running.1.load(Ordering::SeqCst) <= 3);
     }
 }
