@@ -1,0 +1,271 @@
+//! `loadgen`: the load generator for chat-server and the Node.js reference.
+//! It speaks Engine.IO 4 / Socket.IO 5 over WebSocket itself, runs on one
+//! thread (pin it to a core with `taskset`), only to loopback, bounded in
+//! time, and prints one JSON line per measurement on stdout. It reports its
+//! own CPU use; a result where it was saturated says so.
+//! `bench/run.sh` drives both servers through every scenario; `loadgen
+//! report` turns the JSON lines into docs/BENCHMARKS.md tables and an SVG.
+
+mod direct;
+mod fanout;
+mod history;
+mod http;
+mod idle;
+mod report;
+mod sio;
+mod stats;
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "Load generator for chat-server (and the Node.js reference)"
+)]
+struct Cli {
+    /// key=value pairs added to every result line (e.g. server=rust round=1).
+    #[arg(long = "tag", global = true)]
+    tags: Vec<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Authenticated idle sockets: server RSS per socket and connect rate.
+    Idle {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        /// Connections being opened at once.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        #[arg(long)]
+        server_pid: String,
+        #[arg(long, default_value_t = 3.0)]
+        hold_seconds: f64,
+    },
+    /// Connected pairs sending direct messages at fixed rates.
+    Direct {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Aggregate messages per second, one phase each.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,20000,30000")]
+        rates: Vec<f64>,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
+        /// Clients logging in back to back during each phase.
+        #[arg(long, default_value_t = 0)]
+        login_clients: usize,
+    },
+    /// One group of connected members, messages at fixed rates.
+    Fanout {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, value_delimiter = ',', default_value = "100,300,1000")]
+        rates: Vec<f64>,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
+    },
+    /// History pages from a big chat, closed loop.
+    History {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        chat_id: i64,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        max_id: u64,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
+    },
+    /// Start a server command, time it to a healthy /healthz, read its RSS.
+    Startup {
+        #[arg(long)]
+        addr: String,
+        /// The server command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Turn result lines into docs/BENCHMARKS.md tables and an SVG chart.
+    Report {
+        /// The JSON-lines results file.
+        results: String,
+        /// Where to write the markdown tables.
+        #[arg(long)]
+        markdown: String,
+        /// Where to write the latency-versus-rate chart.
+        #[arg(long)]
+        svg: String,
+    },
+}
+
+fn emit(tags: &[String], mut value: Value) {
+    for tag in tags {
+        if let Some((k, v)) = tag.split_once('=') {
+            value[k] = json!(v);
+        }
+    }
+    println!("{value}");
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Scenario::Report {
+        results,
+        markdown,
+        svg,
+    } = &cli.scenario
+    {
+        if let Err(e) = report::write(results, markdown, svg) {
+            eprintln!("report: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let tags = cli.tags.clone();
+    local.block_on(&runtime, async move {
+        stats::now_us();
+        match cli.scenario {
+            Scenario::Idle {
+                addr,
+                sockets,
+                users,
+                parallel,
+                server_pid,
+                hold_seconds,
+            } => {
+                let o = idle::Options {
+                    addr,
+                    sockets,
+                    users,
+                    parallel,
+                    server_pid,
+                    hold_seconds,
+                };
+                emit(&tags, idle::run(o).await);
+            }
+            Scenario::Direct {
+                addr,
+                pairs,
+                rates,
+                seconds,
+                server_pid,
+                login_clients,
+            } => {
+                let o = direct::Options {
+                    addr,
+                    pairs,
+                    rates,
+                    seconds,
+                    server_pid,
+                    login_clients,
+                };
+                for r in direct::run(o).await {
+                    emit(&tags, r);
+                }
+            }
+            Scenario::Fanout {
+                addr,
+                members,
+                rates,
+                seconds,
+                server_pid,
+            } => {
+                let o = fanout::Options {
+                    addr,
+                    members,
+                    rates,
+                    seconds,
+                    server_pid,
+                };
+                for r in fanout::run(o).await {
+                    emit(&tags, r);
+                }
+            }
+            Scenario::History {
+                addr,
+                chat_id,
+                token,
+                max_id,
+                clients,
+                seconds,
+                server_pid,
+            } => {
+                let o = history::Options {
+                    addr,
+                    chat_id,
+                    token,
+                    max_id,
+                    clients,
+                    seconds,
+                    server_pid,
+                };
+                emit(&tags, history::run(o).await);
+            }
+            Scenario::Startup { addr, command } => emit(&tags, startup(&addr, &command).await),
+            Scenario::Report { .. } => {}
+        }
+    });
+}
+
+async fn startup(addr: &str, command: &[String]) -> Value {
+    let started = Instant::now();
+    let mut child = match std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return json!({ "scenario": "startup", "error": e.to_string() }),
+    };
+    let mut healthy = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(mut client) = http::Http::connect(addr).await
+            && let Ok(r) = client.request("GET", "/healthz", None, None).await
+            && r.status == 200
+        {
+            healthy = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = stats::rss_kib(&child.id().to_string());
+    let _ = child.kill();
+    let _ = child.wait();
+    json!({
+        "scenario": "startup",
+        "start_to_healthy_ms": healthy.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
+        "idle_rss_kib": rss,
+        "idle_rss_mib": rss.map(|kib| (kib as f64 / 1024.0 * 10.0).round() / 10.0),
+    })
+}

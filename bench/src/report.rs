@@ -1,0 +1,415 @@
+//! Results → markdown tables (medians over rounds, chat-server against
+//! Node, with ratios) and a latency-versus-rate SVG chart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::Value;
+
+const SERVERS: [&str; 2] = ["rust", "node"];
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.retain(|x| x.is_finite());
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    Some(if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    })
+}
+
+fn get(v: &Value, path: &str) -> Option<f64> {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = cur.get(key)?;
+    }
+    cur.as_f64()
+        .or_else(|| cur.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
+}
+
+/// Median of `path` over the lines of `server` that match `filter`.
+fn med(lines: &[Value], server: &str, filter: &dyn Fn(&Value) -> bool, path: &str) -> Option<f64> {
+    median(
+        lines
+            .iter()
+            .filter(|l| l["server"] == server && filter(l))
+            .filter_map(|l| get(l, path))
+            .collect(),
+    )
+}
+
+fn fmt(x: Option<f64>) -> String {
+    match x {
+        None => "–".into(),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.2}"),
+    }
+}
+
+fn ratio(rust: Option<f64>, node: Option<f64>, higher_is_better: bool) -> String {
+    match (rust, node) {
+        (Some(r), Some(n)) if r > 0.0 && n > 0.0 => {
+            let x = if higher_is_better { r / n } else { n / r };
+            format!("{x:.1}×")
+        }
+        _ => "–".into(),
+    }
+}
+
+fn row(
+    out: &mut String,
+    label: &str,
+    lines: &[Value],
+    filter: &dyn Fn(&Value) -> bool,
+    path: &str,
+    higher: bool,
+) {
+    let r = med(lines, "rust", filter, path);
+    let n = med(lines, "node", filter, path);
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {} | {} |",
+        fmt(r),
+        fmt(n),
+        ratio(r, n, higher)
+    );
+}
+
+pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(results)?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let mut rounds: Vec<&str> = lines.iter().filter_map(|l| l["round"].as_str()).collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    let mut out = String::new();
+    let is = |s: &'static str| move |l: &Value| l["scenario"] == s;
+    let _ = writeln!(
+        out,
+        "Medians over {} rounds (A/B alternating). The ratio is how many times better chat-server is.\n",
+        rounds.len()
+    );
+
+    let _ = writeln!(out, "| measure | chat-server | Node | ratio |\n|---|---|---|---|");
+    row(
+        &mut out,
+        "start to healthy (ms)",
+        &lines,
+        &is("startup"),
+        "start_to_healthy_ms",
+        false,
+    );
+    row(
+        &mut out,
+        "idle RSS after start (MiB)",
+        &lines,
+        &is("startup"),
+        "idle_rss_mib",
+        false,
+    );
+    for sockets in idle_sizes(&lines) {
+        let f = move |l: &Value| l["scenario"] == "idle" && get(l, "sockets_target") == Some(sockets);
+        row(
+            &mut out,
+            &format!("RSS per idle socket, {sockets:.0} sockets (KB)"),
+            &lines,
+            &f,
+            "kb_per_socket",
+            false,
+        );
+        row(
+            &mut out,
+            &format!("connects per second, {sockets:.0} sockets"),
+            &lines,
+            &f,
+            "connects_per_second",
+            true,
+        );
+    }
+    let rust_clean = highest_clean(&lines, "rust", "direct");
+    let node_clean = highest_clean(&lines, "node", "direct");
+    let _ = writeln!(
+        out,
+        "| highest direct rate with delivery p99 < 50 ms and nothing lost (msg/s) | {} | {} | {} |",
+        fmt(rust_clean),
+        fmt(node_clean),
+        ratio(rust_clean, node_clean, true)
+    );
+    let rust_fan = max_of(&lines, "rust", "fanout", "deliveries_per_second");
+    let node_fan = max_of(&lines, "node", "fanout", "deliveries_per_second");
+    let _ = writeln!(
+        out,
+        "| fan-out peak deliveries per second | {} | {} | {} |",
+        fmt(rust_fan),
+        fmt(node_fan),
+        ratio(rust_fan, node_fan, true)
+    );
+    let rust_fan_clean = highest_clean_value(&lines, "rust", "fanout", "deliveries_per_second");
+    let node_fan_clean = highest_clean_value(&lines, "node", "fanout", "deliveries_per_second");
+    let _ = writeln!(
+        out,
+        "| fan-out deliveries per second with p99 to last member < 50 ms | {} | {} | {} |",
+        fmt(rust_fan_clean),
+        fmt(node_fan_clean),
+        ratio(rust_fan_clean, node_fan_clean, true)
+    );
+    row(
+        &mut out,
+        "history pages per second (64 clients)",
+        &lines,
+        &is("history"),
+        "pages_per_second",
+        true,
+    );
+    row(
+        &mut out,
+        "history page p99 (ms)",
+        &lines,
+        &is("history"),
+        "latency.p99_ms",
+        false,
+    );
+    row(
+        &mut out,
+        "logins per second (during chat load)",
+        &lines,
+        &is("direct+login"),
+        "logins_per_second",
+        true,
+    );
+    row(
+        &mut out,
+        "chat delivery p99 during logins (ms)",
+        &lines,
+        &is("direct+login"),
+        "delivery.p99_ms",
+        false,
+    );
+
+    let _ = writeln!(out, "\n#### Direct messages by rate (500 pairs)\n");
+    let _ = writeln!(
+        out,
+        "| rate (msg/s) | server | delivered/s | lost | ack p50 / p99 (ms) | delivery p50 / p99 / p99.9 (ms) | server CPU | generator CPU |\n|---|---|---|---|---|---|---|---|"
+    );
+    for rate in rates_of(&lines, "direct") {
+        for server in SERVERS {
+            let f = move |l: &Value| l["scenario"] == "direct" && get(l, "target_rate") == Some(rate);
+            let m = |p: &str| fmt(med(&lines, server, &f, p));
+            if med(&lines, server, &f, "sent").is_none() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {rate:.0} | {} | {} | {} | {} / {} | {} / {} / {} | {} | {} |",
+                name(server),
+                m("achieved_rate"),
+                m("lost"),
+                m("ack.p50_ms"),
+                m("ack.p99_ms"),
+                m("delivery.p50_ms"),
+                m("delivery.p99_ms"),
+                m("delivery.p999_ms"),
+                m("server_cpu"),
+                m("generator.cpu"),
+            );
+        }
+    }
+    let _ = writeln!(out, "\n#### Fan-out by rate (one group, all members connected)\n");
+    let _ = writeln!(
+        out,
+        "| messages/s | server | deliveries/s | lost deliveries | time to last member p50 / p99 (ms) | server CPU | generator CPU |\n|---|---|---|---|---|---|---|"
+    );
+    for rate in rates_of(&lines, "fanout") {
+        for server in SERVERS {
+            let f = move |l: &Value| l["scenario"] == "fanout" && get(l, "target_rate") == Some(rate);
+            let m = |p: &str| fmt(med(&lines, server, &f, p));
+            if med(&lines, server, &f, "sent").is_none() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {rate:.0} | {} | {} | {} | {} / {} | {} | {} |",
+                name(server),
+                m("deliveries_per_second"),
+                m("lost_deliveries"),
+                m("time_to_last.p50_ms"),
+                m("time_to_last.p99_ms"),
+                m("server_cpu"),
+                m("generator.cpu"),
+            );
+        }
+    }
+    std::fs::write(markdown, out)?;
+    std::fs::write(svg, chart(&lines))?;
+    Ok(())
+}
+
+fn name(server: &str) -> &'static str {
+    if server == "rust" { "chat-server" } else { "Node" }
+}
+
+fn idle_sizes(lines: &[Value]) -> Vec<f64> {
+    let mut sizes: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["scenario"] == "idle")
+        .filter_map(|l| get(l, "sockets_target"))
+        .collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    sizes
+}
+
+fn rates_of(lines: &[Value], scenario: &str) -> Vec<f64> {
+    let mut rates: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["scenario"] == scenario)
+        .filter_map(|l| get(l, "target_rate"))
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    rates
+}
+
+/// The highest target rate whose median run was clean (in most rounds).
+fn highest_clean(lines: &[Value], server: &str, scenario: &str) -> Option<f64> {
+    rates_of(lines, scenario)
+        .into_iter()
+        .filter(|&rate| {
+            let f = move |l: &Value| l["scenario"] == scenario && get(l, "target_rate") == Some(rate);
+            med(lines, server, &f, "clean").is_some_and(|c| c >= 0.5)
+        })
+        .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))))
+}
+
+fn highest_clean_value(lines: &[Value], server: &str, scenario: &str, path: &str) -> Option<f64> {
+    let rate = highest_clean(lines, server, scenario)?;
+    let f = move |l: &Value| l["scenario"] == scenario && get(l, "target_rate") == Some(rate);
+    med(lines, server, &f, path)
+}
+
+fn max_of(lines: &[Value], server: &str, scenario: &str, path: &str) -> Option<f64> {
+    rates_of(lines, scenario)
+        .into_iter()
+        .filter_map(|rate| {
+            let f = move |l: &Value| l["scenario"] == scenario && get(l, "target_rate") == Some(rate);
+            med(lines, server, &f, path)
+        })
+        .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))))
+}
+
+/// Delivery p99 against offered rate for both servers, log-log.
+fn chart(lines: &[Value]) -> String {
+    let (w, h, left, bottom, top, right) = (760.0, 420.0, 70.0, 60.0, 40.0, 160.0);
+    let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for server in SERVERS {
+        for rate in rates_of(lines, "direct") {
+            let f = move |l: &Value| l["scenario"] == "direct" && get(l, "target_rate") == Some(rate);
+            let p99 = med(lines, server, &f, "delivery.p99_ms");
+            let lost = med(lines, server, &f, "lost").unwrap_or(0.0);
+            if let Some(p99) = p99 {
+                // A run that lost messages is drawn at the top of the chart.
+                series
+                    .entry(server)
+                    .or_default()
+                    .push((rate, if lost > 0.0 { 10_000.0 } else { p99.max(0.1) }));
+            }
+        }
+    }
+    let all: Vec<(f64, f64)> = series.values().flatten().copied().collect();
+    let (xmin, xmax) = (
+        all.iter().map(|p| p.0).fold(f64::MAX, f64::min).max(1.0),
+        all.iter().map(|p| p.0).fold(1.0, f64::max),
+    );
+    let (ymin, ymax) = (0.1f64, 10_000.0f64);
+    let x = |v: f64| {
+        left + (v.log10() - xmin.log10()) / (xmax.log10() - xmin.log10()).max(1e-9) * (w - left - right)
+    };
+    let y =
+        |v: f64| h - bottom - (v.log10() - ymin.log10()) / (ymax.log10() - ymin.log10()) * (h - bottom - top);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">Direct messages: delivery p99 against offered rate (log-log)</text>\n",
+        (w - right + left) / 2.0
+    );
+    for tick in [0.1, 1.0, 10.0, 50.0, 100.0, 1000.0, 10_000.0] {
+        let label = if tick >= 10_000.0 {
+            "lost".to_string()
+        } else {
+            format!("{tick} ms")
+        };
+        let color = if tick == 50.0 { "#c33" } else { "#ddd" };
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{1:.1}\" y2=\"{1:.1}\" stroke=\"{color}\"/><text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">{label}</text>",
+            w - right,
+            y(tick),
+            left - 6.0,
+            y(tick) + 4.0
+        );
+    }
+    for rate in rates_of(lines, "direct") {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
+            x(rate),
+            top,
+            h - bottom,
+            h - bottom + 18.0,
+            if rate >= 1000.0 {
+                format!("{}k", rate / 1000.0)
+            } else {
+                format!("{rate}")
+            }
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">offered rate (messages/s)</text>",
+        (w - right + left) / 2.0,
+        h - 18.0
+    );
+    for (i, (server, points)) in series.iter().enumerate() {
+        let color = if *server == "rust" { "#1565c0" } else { "#e65100" };
+        let path: Vec<String> = points
+            .iter()
+            .map(|(r, p)| format!("{:.1},{:.1}", x(*r), y(*p)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        for (r, p) in points {
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{color}\"/>",
+                x(*r),
+                y(*p)
+            );
+        }
+        let ly = top + 20.0 + i as f64 * 22.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0}\" x2=\"{1}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{2}\" y=\"{3}\">{4}</text>",
+            w - right + 15.0,
+            w - right + 40.0,
+            w - right + 46.0,
+            ly + 4.0,
+            name(server)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" fill=\"#c33\">50 ms target</text>",
+        w - right + 15.0,
+        y(50.0) + 4.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
