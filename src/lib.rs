@@ -115,7 +115,9 @@ pub async fn serve_with_routes(
     };
     telemetry::init_metrics();
     let (socket_layer, io) = realtime::start(state.clone(), events);
-    let mut app = app::router(state.clone(), extra).layer(socket_layer);
+    let mut app = app::router(state.clone(), extra)
+        .layer(socket_layer)
+        .layer(axum::middleware::from_fn(realtime::own_request_parts));
     if let Some(cors) = protection::cors(&state.config.cors_origins) {
         app = app.layer(cors);
     }

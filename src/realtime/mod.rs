@@ -31,6 +31,67 @@ const FILE_MARGIN: u64 = 1024 * 1024;
 /// burst into a busy group without dropping anything.
 const SOCKET_BUFFER: usize = 4096;
 
+/// The headers a Socket.IO request needs (the WebSocket handshake, the
+/// token, polling bodies, CORS); the rest would only take memory for the
+/// socket's lifetime.
+const KEPT_HEADERS: [&str; 12] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "authorization",
+    "content-type",
+    "content-length",
+    "origin",
+    "x-forwarded-for",
+];
+
+/// Gives a Socket.IO request headers and a URI of its own.
+///
+/// hyper parses a request's headers and URI as slices of its connection's
+/// read buffer (8–16 KiB), and socketioxide keeps each socket's request
+/// parts for the socket's whole life: so every idle socket would pin a whole
+/// read buffer. Copying the few hundred bytes that matter lets it go.
+pub async fn own_request_parts(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path().starts_with("/socket.io/") {
+        let headers = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| KEPT_HEADERS.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                let value = axum::http::HeaderValue::from_bytes(value.as_bytes()).ok()?;
+                Some((
+                    axum::http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?,
+                    value,
+                ))
+            })
+            .collect();
+        *request.headers_mut() = headers;
+        if let Ok(uri) = axum::http::Uri::try_from(request.uri().to_string()) {
+            *request.uri_mut() = uri;
+        }
+        // Extensions may hold more of the same (axum's OriginalUri does):
+        // keep only the upgrade handle and the peer address.
+        let extensions = request.extensions_mut();
+        let upgrade = extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let peer = extensions.remove::<axum::extract::ConnectInfo<crate::protection::PeerAddr>>();
+        extensions.clear();
+        if let Some(upgrade) = upgrade {
+            extensions.insert(upgrade);
+        }
+        if let Some(peer) = peer {
+            extensions.insert(peer);
+        }
+    }
+    next.run(request).await
+}
+
 /// Builds the Socket.IO layer (path `/socket.io/`, namespace `/`, both
 /// transports) and starts the relay that drains `events` into it.
 pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (SocketIoLayer, SocketIo) {
@@ -43,6 +104,7 @@ pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (Socket
     let (layer, io) = SocketIo::builder()
         .with_state(state)
         .max_buffer_size(SOCKET_BUFFER)
+        .ws_read_buffer_size(1024)
         .with_parser(ParserConfig::common().max_incoming_binary_buf_size(max_file_usize))
         .ws_max_message_size(max_file_usize.saturating_add(64 * 1024))
         // Long-polling carries binary as base64: a third larger.
