@@ -171,7 +171,9 @@ async fn announce_presence(
         online,
         last_seen_at: now,
     };
-    if let Err(e) = io
+    // The namespace is gone once shutdown has closed the sockets.
+    let Some(ns) = io.of("/") else { return };
+    if let Err(e) = ns
         .to(chat_rooms)
         .except(user_room(user_id))
         .emit("presence", &event)

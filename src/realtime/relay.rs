@@ -41,10 +41,12 @@ pub async fn run(io: SocketIo, files: Arc<FileSigner>, mut events: mpsc::Unbound
 }
 
 async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
+    // The namespace is gone once shutdown has closed the sockets.
+    let Some(ns) = io.of("/") else { return };
     let outcome = match event {
         Event::JoinedChat { chat_id, user_ids } => {
             let users: Vec<String> = user_ids.into_iter().map(user_room).collect();
-            io.to(users)
+            ns.to(users)
                 .join(chat_room(chat_id))
                 .await
                 .map_err(|e| e.to_string())
@@ -59,18 +61,18 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             let room = chat_room(message.chat_id);
             let to = match except.and_then(|sid| io.get_socket(sid)) {
                 Some(origin) => origin.broadcast().to(room),
-                None => io.to(room),
+                None => ns.to(room),
             };
             let recipients = to.clone().sockets().len();
             metrics::counter!("chat_messages_delivered_total").increment(recipients as u64);
             to.emit(name, &*message).await.map_err(|e| e.to_string())
         }
-        Event::GroupCreated { group } => io
+        Event::GroupCreated { group } => ns
             .to(chat_room(group.id))
             .emit("group_created", &GroupPayload { group: &group })
             .await
             .map_err(|e| e.to_string()),
-        Event::MemberAdded { group_id, member } => io
+        Event::MemberAdded { group_id, member } => ns
             .to(chat_room(group_id))
             .emit(
                 "member_added",
@@ -83,7 +85,7 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             .map_err(|e| e.to_string()),
         Event::AddedToGroup { user_id, mut group } => {
             files.sign_chat(&mut group);
-            io.to(user_room(user_id))
+            ns.to(user_room(user_id))
                 .emit("added_to_group", &GroupPayload { group: &group })
                 .await
                 .map_err(|e| e.to_string())
@@ -92,7 +94,7 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             chat_id,
             user_id,
             message_id,
-        } => io
+        } => ns
             .to(chat_room(chat_id))
             .emit(
                 "read",

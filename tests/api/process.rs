@@ -20,7 +20,7 @@ pub fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String)
         ])
         .arg(data_dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start chat-server");
     let stdout = child.stdout.take().expect("stdout");
@@ -238,6 +238,43 @@ async fn sigterm_with_open_sockets_exits_promptly() {
     for _ in 0..5 {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         sockets.push(connect_async(url).await.unwrap().0);
+    }
+    // And signed-in sockets of users who share a chat, so that shutdown
+    // runs their disconnect handlers (presence) too.
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let mut signed_in = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["alice", "bob"] {
+        let body: serde_json::Value = client
+            .post(format!("{base}/auth/register"))
+            .json(&serde_json::json!({ "username": name, "password": "correct horse" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push((
+            body["user"]["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let sent = client
+        .post(format!("{base}/chats/send-message"))
+        .bearer_auth(&ids[0].1)
+        .json(&serde_json::json!({ "to": ids[1].0, "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    for (_, token) in &ids {
+        let addr: std::net::SocketAddr = addr.parse().unwrap();
+        signed_in.push(
+            crate::socket::SocketClient::connect_to(addr, crate::socket::Auth::Payload(token))
+                .await
+                .unwrap(),
+        );
     }
     let started = Instant::now();
     let killed = Command::new("kill")
