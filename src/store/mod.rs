@@ -13,6 +13,7 @@
 
 mod attachments;
 mod chats;
+mod checkpoints;
 mod messages;
 mod migrations;
 mod users;
@@ -49,6 +50,8 @@ pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     /// The single writer thread's queue.
     writer: writer::WriterHandle,
+    /// Dropped with the last handle, which stops the checkpointer thread.
+    _checkpointer: std::sync::Arc<std::sync::mpsc::SyncSender<()>>,
 }
 
 /// Pragmas every connection gets, readers and writer alike.
@@ -61,6 +64,8 @@ fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // After a checkpoint resets the WAL, give its disk space back above this.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -73,6 +78,14 @@ impl Db {
         let mut write_conn = Connection::open(path).map_err(to_io)?;
         configure(&write_conn, sync).map_err(to_io)?;
         migrations::apply(&mut write_conn).map_err(to_io)?;
+        // Checkpoints run on their own thread (below), not inside the
+        // writer's commits, where they stalled every write for their length.
+        write_conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(to_io)?;
+        let checkpoint_conn = Connection::open(path).map_err(to_io)?;
+        configure(&checkpoint_conn, sync).map_err(to_io)?;
+        let checkpointer = checkpoints::spawn(checkpoint_conn)?;
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
             configure(c, sync)?;
@@ -88,7 +101,11 @@ impl Db {
             .build(manager)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
         let writer = writer::spawn(write_conn)?;
-        Ok(Db { pool, writer })
+        Ok(Db {
+            pool,
+            writer,
+            _checkpointer: std::sync::Arc::new(checkpointer),
+        })
     }
 
     /// Runs `f` on a read connection, off the async runtime.
@@ -118,9 +135,9 @@ impl Db {
     }
 
     /// Like [`Db::write`], and once the batch holding `f` has committed, runs
-    /// `after_commit` on the writer thread, in commit order with every other
-    /// job's. This is how broadcasts leave in id order. `after_commit` must
-    /// be quick and must not block (queue a message, no I/O).
+    /// `after_commit`, in commit order with every other job's. This is how
+    /// broadcasts leave in id order. `after_commit` must be quick and must
+    /// not block (queue a message, no I/O).
     pub async fn write_then<T, F, A>(&self, f: F, after_commit: A) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
