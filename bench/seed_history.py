@@ -35,6 +35,9 @@ with conn:
         newest = conn.execute("SELECT MAX(id) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
         conn.execute("UPDATE chats SET last_message_id = ?, last_activity_at = ?, last_seq = ? WHERE id = ?",
                      (newest, stamp(count - 1), base + count, chat_id))
+        for user, sent in ((a, (count + 1) // 2), (b, count // 2)):
+            conn.execute("UPDATE chat_members SET sent_since_read = sent_since_read + ? WHERE chat_id = ? AND user_id = ?",
+                         (sent, chat_id, user))
     else:
         rows = ((chat_id, a if i % 2 == 0 else b, "text", text % i, stamp(i)) for i in range(count))
         conn.executemany(

@@ -73,7 +73,7 @@ pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -
                 let row = store::chat_by_id(conn, group_id)?
                     .ok_or_else(|| AppError::internal("a new group vanished"))?;
                 // A new group has no messages: this view is every member's.
-                store::chat_view(conn, &row, owner, &Membership::fresh(Role::Owner))
+                store::chat_view(conn, &row, &Membership::fresh(Role::Owner))
             },
             move |group| {
                 let user_ids = group.members.iter().map(|m| m.user_id).collect();
@@ -95,7 +95,7 @@ pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<
         .db
         .read(move |conn| {
             let (row, membership) = member_chat(conn, user_id, group_id, Expect::Group)?;
-            store::chat_view(conn, &row, user_id, &membership)
+            store::chat_view(conn, &row, &membership)
         })
         .await
         .map(|mut group| {
@@ -137,8 +137,8 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
                 store::insert_member(conn, group_id, user_id, Role::Member, Timestamp::now())?;
                 let member = store::member(conn, group_id, user_id)?
                     .ok_or_else(|| AppError::internal("a new member vanished"))?;
-                let for_actor = store::chat_view(conn, &row, actor, &membership)?;
-                let for_new_member = store::chat_view(conn, &row, user_id, &Membership::fresh(Role::Member))?;
+                let for_actor = store::chat_view(conn, &row, &membership)?;
+                let for_new_member = store::chat_view(conn, &row, &Membership::fresh(Role::Member))?;
                 Ok((for_actor, for_new_member, member))
             },
             move |(_, for_new_member, member)| {

@@ -17,7 +17,7 @@ pub async fn list_chats(state: &AppState, user_id: i64) -> Result<Vec<Chat>> {
         .read(move |conn| {
             store::chats_for_user(conn, user_id)?
                 .iter()
-                .map(|(chat, membership)| store::chat_view(conn, chat, user_id, membership))
+                .map(|(chat, membership)| store::chat_view(conn, chat, membership))
                 .collect()
         })
         .await?;
@@ -53,7 +53,7 @@ pub async fn history(
         .read(move |conn| {
             let (chat, membership) = member_chat(conn, user_id, chat_id, expect)?;
             let (messages, has_more) = store::history(conn, chat_id, page)?;
-            let chat = store::chat_view(conn, &chat, user_id, &membership)?;
+            let chat = store::chat_view(conn, &chat, &membership)?;
             Ok(History {
                 chat,
                 messages,

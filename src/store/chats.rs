@@ -41,6 +41,8 @@ pub struct Membership {
     pub last_read_message_id: i64,
     /// The sequence number of that message in its chat.
     pub last_read_seq: i64,
+    /// The member's own messages after that marker.
+    pub sent_since_read: i64,
 }
 
 impl Membership {
@@ -50,6 +52,7 @@ impl Membership {
             role,
             last_read_message_id: 0,
             last_read_seq: 0,
+            sent_since_read: 0,
         }
     }
 }
@@ -61,7 +64,8 @@ pub fn chat_by_id(conn: &Connection, id: i64) -> Result<Option<ChatRow>> {
 
 pub fn membership(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Membership>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT role, last_read_message_id, last_read_seq FROM chat_members WHERE chat_id = ?1 AND user_id = ?2",
+        "SELECT role, last_read_message_id, last_read_seq, sent_since_read FROM chat_members
+         WHERE chat_id = ?1 AND user_id = ?2",
     )?;
     let found = stmt
         .query_row(params![chat_id, user_id], |row| {
@@ -69,6 +73,7 @@ pub fn membership(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Optio
                 role: Role::from_db(&row.get::<_, String>(0)?),
                 last_read_message_id: row.get(1)?,
                 last_read_seq: row.get(2)?,
+                sent_since_read: row.get(3)?,
             })
         })
         .optional()?;
@@ -194,7 +199,7 @@ pub fn chat_ids_for_user(conn: &Connection, user_id: i64) -> Result<Vec<i64>> {
 /// The user's chats, newest activity first, each with the user's marker.
 pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, Membership)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHAT_COLUMNS}, cm.role, cm.last_read_message_id, cm.last_read_seq
+        "SELECT {CHAT_COLUMNS}, cm.role, cm.last_read_message_id, cm.last_read_seq, cm.sent_since_read
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
          WHERE cm.user_id = ?1
          ORDER BY c.last_activity_at DESC, c.last_message_id DESC, c.id DESC"
@@ -206,6 +211,7 @@ pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, M
                 role: Role::from_db(&row.get::<_, String>(7)?),
                 last_read_message_id: row.get(8)?,
                 last_read_seq: row.get(9)?,
+                sent_since_read: row.get(10)?,
             },
         ))
     })?;
@@ -225,30 +231,33 @@ pub fn touch_chat(conn: &Connection, chat_id: i64, message_id: i64, seq: i64, no
 pub fn advance_read_marker(conn: &Connection, chat_id: i64, user_id: i64, message_id: i64) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
         "UPDATE chat_members
-         SET last_read_message_id = ?3, last_read_seq = (SELECT seq FROM messages WHERE id = ?3)
+         SET last_read_message_id = ?3,
+             last_read_seq = (SELECT seq FROM messages WHERE id = ?3),
+             sent_since_read = (SELECT COUNT(*) FROM messages
+                                WHERE chat_id = ?1 AND id > ?3 AND sender_id = ?2)
          WHERE chat_id = ?1 AND user_id = ?2 AND last_read_message_id < ?3",
     )?;
     Ok(stmt.execute(params![chat_id, user_id, message_id])? > 0)
 }
 
 /// Other members' messages above the viewer's read marker: every message
-/// after the marker (by sequence numbers, no scan) less the viewer's own
-/// (a short index range of just their messages).
-pub fn unread_count(conn: &Connection, chat: &ChatRow, viewer: i64, marker: &Membership) -> Result<i64> {
-    let after = chat.last_seq - marker.last_read_seq;
-    if after <= 0 {
-        return Ok(0);
-    }
-    let mut stmt = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE chat_id = ?1 AND sender_id = ?2 AND id > ?3")?;
-    let own: i64 = stmt.query_row(params![chat.id, viewer, marker.last_read_message_id], |r| {
-        r.get(0)
-    })?;
-    Ok(after - own)
+/// after the marker (by sequence numbers) less the viewer's own (counted as
+/// they are sent). No scan.
+pub fn unread_count(chat: &ChatRow, marker: &Membership) -> i64 {
+    (chat.last_seq - marker.last_read_seq - marker.sent_since_read).max(0)
+}
+
+/// Counts a message its sender sent after their read marker.
+pub fn count_sent(conn: &Connection, chat_id: i64, sender: i64) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE chat_members SET sent_since_read = sent_since_read + 1 WHERE chat_id = ?1 AND user_id = ?2",
+    )?;
+    stmt.execute(params![chat_id, sender])?;
+    Ok(())
 }
 
 /// The chat as `viewer` sees it: members, newest message, unread count.
-pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, marker: &Membership) -> Result<Chat> {
+pub fn chat_view(conn: &Connection, chat: &ChatRow, marker: &Membership) -> Result<Chat> {
     let last_message = match chat.last_message_id {
         Some(id) => message_by_id(conn, id)?,
         None => None,
@@ -261,6 +270,6 @@ pub fn chat_view(conn: &Connection, chat: &ChatRow, viewer: i64, marker: &Member
         created_at: chat.created_at,
         members: members(conn, chat.id)?,
         last_message,
-        unread_count: unread_count(conn, chat, viewer, marker)?,
+        unread_count: unread_count(chat, marker),
     })
 }

@@ -68,6 +68,7 @@ pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -
     )?;
     let id = conn.last_insert_rowid();
     super::touch_chat(conn, new.chat_id, id, seq, now)?;
+    super::count_sent(conn, new.chat_id, new.sender_id)?;
     Ok(Message {
         id,
         chat_id: new.chat_id,

@@ -437,3 +437,39 @@ async fn sync_returns_what_was_missed_across_chats() {
         "unauthorized",
     );
 }
+
+#[tokio::test]
+async fn unread_counts_leave_out_the_readers_own_messages_before_and_after_the_marker() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let chat = app.send(&alice, json!({ "to": bob.id }), "a1").await["chat_id"]
+        .as_i64()
+        .unwrap();
+    let b1 = app.send(&bob, json!({ "chat_id": chat }), "b1").await;
+    app.send(&alice, json!({ "chat_id": chat }), "a2").await;
+    let unread = |token: String| {
+        let app = &app;
+        async move { app.get(&format!("/chats/{chat}"), Some(&token)).await.1["chat"]["unread_count"].clone() }
+    };
+    assert_eq!(unread(alice.token.clone()).await, 1, "b1");
+    assert_eq!(unread(bob.token.clone()).await, 2, "a1, a2");
+
+    // Alice reads up to b1: her a2 after it is hers, so nothing is unread.
+    app.post(
+        &format!("/chats/{chat}/read"),
+        Some(&alice.token),
+        json!({ "message_id": b1["id"] }),
+    )
+    .await;
+    assert_eq!(unread(alice.token.clone()).await, 0);
+    app.send(&alice, json!({ "chat_id": chat }), "a3").await;
+    assert_eq!(
+        unread(alice.token.clone()).await,
+        0,
+        "still only her own after the marker"
+    );
+    app.send(&bob, json!({ "chat_id": chat }), "b2").await;
+    assert_eq!(unread(alice.token.clone()).await, 1, "b2");
+    assert_eq!(unread(bob.token.clone()).await, 3, "a1, a2, a3");
+}
