@@ -25,9 +25,27 @@ use crate::store::Db;
 use crate::telemetry;
 use crate::uploads::FileSigner;
 
-/// What every handler can reach. Cheap to clone: every field is a handle.
+/// What every handler can reach: one pointer to the shared [`Services`], so
+/// a clone per request or event is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The server's shared parts.
+pub struct Services {
     pub config: Arc<Config>,
     pub db: Db,
     pub tokens: Arc<Tokens>,
@@ -43,6 +61,8 @@ pub struct AppState {
     pub files: Arc<FileSigner>,
     /// Rate limits per IP and per user.
     pub limits: Arc<RateLimits>,
+    /// Users known to exist, so a token check needs no database read.
+    pub known_users: crate::auth::KnownUsers,
 }
 
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {

@@ -101,7 +101,7 @@ pub async fn serve_with_routes(
     let (outbox, events) = Outbox::new();
     let limits = Arc::new(RateLimits::from_config(&config));
     limits.start_upkeep();
-    let state = AppState {
+    let state = AppState::new(app::Services {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
         files: Arc::new(FileSigner::new(&secret, config.file_url_ttl)),
         staging_dir: blobs.tmp_dir(),
@@ -112,7 +112,8 @@ pub async fn serve_with_routes(
         presence: Presence::default(),
         outbox,
         limits: limits.clone(),
-    };
+        known_users: auth::KnownUsers::default(),
+    });
     telemetry::init_metrics();
     let (socket_layer, io) = realtime::start(state.clone(), events);
     let mut app = app::router(state.clone(), extra)

@@ -25,14 +25,35 @@ pub struct AuthUser {
 }
 
 /// The one token check: signature, algorithm, expiry, and that the user
-/// still exists.
+/// exists (from memory once seen: accounts are never deleted).
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser> {
     let id = state.tokens.verify(token)?;
+    if state.known_users.contains(id) {
+        return Ok(AuthUser { id });
+    }
     let exists = state.db.read(move |conn| store::user_exists(conn, id)).await?;
     if exists {
+        state.known_users.insert(id);
         Ok(AuthUser { id })
     } else {
         Err(AppError::Unauthorized("the token's user no longer exists"))
+    }
+}
+
+/// Ids of users known to exist. Only grows: there is no way to delete an
+/// account, so a user once seen stays valid.
+#[derive(Default)]
+pub struct KnownUsers(std::sync::RwLock<std::collections::HashSet<i64>>);
+
+impl KnownUsers {
+    pub fn contains(&self, id: i64) -> bool {
+        self.0.read().map(|set| set.contains(&id)).unwrap_or(false)
+    }
+
+    pub fn insert(&self, id: i64) {
+        if let Ok(mut set) = self.0.write() {
+            set.insert(id);
+        }
     }
 }
 

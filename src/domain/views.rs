@@ -4,8 +4,6 @@
 //! they are sent.
 
 use serde::{Serialize, Serializer};
-use time::OffsetDateTime;
-use time::macros::format_description;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -17,21 +15,52 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Self {
-        let ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
     }
 
     pub fn from_unix_secs(secs: i64) -> Self {
         Timestamp(secs.saturating_mul(1000))
     }
 
+    /// Writes the timestamp into a fixed buffer, no allocation: history
+    /// pages format two of these per message, and a general-purpose
+    /// formatter showed up in their profile. Years 0–9999.
+    pub fn format(self) -> [u8; 24] {
+        let ms = self.0.clamp(-62_167_219_200_000, 253_402_300_799_999);
+        let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, value: i64, width: usize| {
+            let mut v = value;
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, ms_of_day / 3_600_000, 2);
+        put(14, ms_of_day / 60_000 % 60, 2);
+        put(17, ms_of_day / 1000 % 60, 2);
+        put(20, ms_of_day % 1000, 3);
+        out
+    }
+
     pub fn to_rfc3339(self) -> String {
-        let format =
-            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&format).ok())
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+        String::from_utf8_lossy(&self.format()).into_owned()
     }
 }
 
@@ -50,7 +79,8 @@ impl ToSchema for Timestamp {}
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        let bytes = self.format();
+        serializer.serialize_str(std::str::from_utf8(&bytes).unwrap_or("1970-01-01T00:00:00.000Z"))
     }
 }
 
@@ -202,5 +232,18 @@ mod tests {
             "2026-11-18T11:10:57.123Z"
         );
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(1_709_164_800_001).to_rfc3339(),
+            "2024-02-29T00:00:00.001Z"
+        );
+        assert_eq!(
+            Timestamp(951_782_399_999).to_rfc3339(),
+            "2000-02-28T23:59:59.999Z"
+        );
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp(253_402_300_799_999).to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub use messages::*;
 pub use users::*;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -48,10 +49,14 @@ pub enum SyncMode {
 pub struct Db {
     /// Read connections (`query_only`), used from blocking threads.
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// One per pooled connection: reads wait for a slot here, on the
+    /// runtime, rather than as parked blocking threads fighting over the
+    /// pool's lock (which showed up as most of the time under 64 clients).
+    read_slots: Arc<tokio::sync::Semaphore>,
     /// The single writer thread's queue.
     writer: writer::WriterHandle,
     /// Dropped with the last handle, which stops the checkpointer thread.
-    _checkpointer: std::sync::Arc<std::sync::mpsc::SyncSender<()>>,
+    _checkpointer: Arc<std::sync::mpsc::SyncSender<()>>,
 }
 
 const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
@@ -109,7 +114,7 @@ impl Db {
         });
         let readers = std::thread::available_parallelism()
             .map_or(4, |n| n.get() * 2)
-            .max(4);
+            .max(2);
         let pool = r2d2::Pool::builder()
             .max_size(u32::try_from(readers).unwrap_or(8))
             .min_idle(Some(1))
@@ -119,8 +124,9 @@ impl Db {
         let writer = writer::spawn(write_conn)?;
         Ok(Db {
             pool,
+            read_slots: Arc::new(tokio::sync::Semaphore::new(readers)),
             writer,
-            _checkpointer: std::sync::Arc::new(checkpointer),
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -130,8 +136,13 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        let slot = Arc::clone(&self.read_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::Unavailable)?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let conn = pool.get()?;
             f(&conn)
         })

@@ -109,7 +109,7 @@ proptest! {
     }
 
     #[test]
-    fn timestamps_are_rfc3339_with_milliseconds(ms in 0i64..4_102_444_800_000) {
+    fn timestamps_are_rfc3339_with_milliseconds(ms in -62_135_596_800_000i64..253_402_300_799_999) {
         let text = Timestamp(ms).to_rfc3339();
         prop_assert_eq!(text.len(), 24);
         let parsed = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).unwrap();
