@@ -255,14 +255,14 @@ async fn messages(
     caller: AuthUser,
     PathId(group_id): PathId,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<GroupHistory>> {
+) -> Result<ApiJson<GroupHistory>> {
     let page = HistoryPage::parse(&query)?;
     let History {
         chat,
         messages,
         has_more,
     } = history(&state, caller.id, group_id, page, Expect::Group).await?;
-    Ok(Json(GroupHistory {
+    Ok(ApiJson(GroupHistory {
         group: chat,
         messages,
         has_more,

@@ -99,8 +99,8 @@ struct ChatList {
         (status = 200, description = "The caller's chats", body = ChatList),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
     ))]
-async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<Json<ChatList>> {
-    Ok(Json(ChatList {
+async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<ApiJson<ChatList>> {
+    Ok(ApiJson(ChatList {
         chats: list_chats(&state, caller.id).await?,
     }))
 }
@@ -127,14 +127,14 @@ async fn show(
     caller: AuthUser,
     PathId(chat_id): PathId,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<ChatHistory>> {
+) -> Result<ApiJson<ChatHistory>> {
     let page = HistoryPage::parse(&query)?;
     let History {
         chat,
         messages,
         has_more,
     } = history(&state, caller.id, chat_id, page, Expect::AnyChat).await?;
-    Ok(Json(ChatHistory {
+    Ok(ApiJson(ChatHistory {
         chat,
         messages,
         has_more,
@@ -185,8 +185,8 @@ async fn catch_up(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiQuery(query): ApiQuery<SyncQuery>,
-) -> Result<Json<SyncResponse>> {
+) -> Result<ApiJson<SyncResponse>> {
     let (after, limit) = query.parse()?;
     let (messages, has_more) = sync(&state, caller.id, after, limit).await?;
-    Ok(Json(SyncResponse { messages, has_more }))
+    Ok(ApiJson(SyncResponse { messages, has_more }))
 }

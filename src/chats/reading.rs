@@ -52,7 +52,7 @@ pub async fn history(
         .db
         .read(move |conn| {
             let (chat, membership) = member_chat(conn, user_id, chat_id, expect)?;
-            let (messages, has_more) = store::history(conn, chat_id, page)?;
+            let (messages, has_more) = store::history(conn, chat_id, chat.kind, page)?;
             let chat = store::chat_view(conn, &chat, &membership)?;
             Ok(History {
                 chat,

@@ -25,7 +25,7 @@ const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, c.
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
     Ok(ChatRow {
         id: row.get(0)?,
-        kind: ChatKind::from_db(&row.get::<_, String>(1)?),
+        kind: ChatKind::from_db(super::text_at(row, 1)?),
         name: row.get(2)?,
         created_by: row.get(3)?,
         created_at: Timestamp(row.get(4)?),
@@ -70,7 +70,7 @@ pub fn membership(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Optio
     let found = stmt
         .query_row(params![chat_id, user_id], |row| {
             Ok(Membership {
-                role: Role::from_db(&row.get::<_, String>(0)?),
+                role: Role::from_db(super::text_at(row, 0)?),
                 last_read_message_id: row.get(1)?,
                 last_read_seq: row.get(2)?,
                 sent_since_read: row.get(3)?,
@@ -160,7 +160,7 @@ fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
         user_id: row.get(0)?,
         username: row.get(1)?,
         display_name: row.get(2)?,
-        role: Role::from_db(&row.get::<_, String>(3)?),
+        role: Role::from_db(super::text_at(row, 3)?),
         joined_at: Timestamp(row.get(4)?),
     })
 }
@@ -208,7 +208,7 @@ pub fn chats_for_user(conn: &Connection, user_id: i64) -> Result<Vec<(ChatRow, M
         Ok((
             chat_from_row(row)?,
             Membership {
-                role: Role::from_db(&row.get::<_, String>(7)?),
+                role: Role::from_db(super::text_at(row, 7)?),
                 last_read_message_id: row.get(8)?,
                 last_read_seq: row.get(9)?,
                 sent_since_read: row.get(10)?,

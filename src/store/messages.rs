@@ -15,9 +15,9 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: row.get(0)?,
         chat_id: row.get(1)?,
-        chat_kind: ChatKind::from_db(&row.get::<_, String>(2)?),
+        chat_kind: ChatKind::from_db(super::text_at(row, 2)?),
         sender_id: row.get(3)?,
-        kind: MessageKind::from_db(&row.get::<_, String>(4)?),
+        kind: MessageKind::from_db(super::text_at(row, 4)?),
         text: row.get(5)?,
         attachment: match row.get::<_, Option<i64>>(8)? {
             Some(id) => Some(Attachment {
@@ -104,29 +104,29 @@ pub fn message_in_chat(conn: &Connection, message_id: i64, chat_id: i64) -> Resu
 
 /// One page of a chat's history, oldest first, and whether more exist in
 /// the direction of paging. Fetches one extra row to know.
-pub fn history(conn: &Connection, chat_id: i64, page: HistoryPage) -> Result<(Vec<Message>, bool)> {
-    let (sql, cursor, limit, newest_first) = match page {
-        HistoryPage::Latest { limit } => (
-            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
-            i64::MAX,
-            limit,
-            true,
-        ),
-        HistoryPage::Before { id, limit } => (
-            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
-            id,
-            limit,
-            true,
-        ),
-        HistoryPage::After { id, limit } => (
-            format!("{MESSAGE_SELECT} WHERE m.chat_id = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"),
-            id,
-            limit,
-            false,
-        ),
+pub fn history(
+    conn: &Connection,
+    chat_id: i64,
+    chat_kind: ChatKind,
+    page: HistoryPage,
+) -> Result<(Vec<Message>, bool)> {
+    // The chat's kind is known: no join with chats per row.
+    let (order, cursor, limit, newest_first) = match page {
+        HistoryPage::Latest { limit } => ("m.id < ?2 ORDER BY m.id DESC", i64::MAX, limit, true),
+        HistoryPage::Before { id, limit } => ("m.id < ?2 ORDER BY m.id DESC", id, limit, true),
+        HistoryPage::After { id, limit } => ("m.id > ?2 ORDER BY m.id ASC", id, limit, false),
     };
+    let sql = format!(
+        "SELECT m.id, m.chat_id, ?4, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
+                a.id, a.filename, a.content_type, a.size, a.sha256
+         FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
+         WHERE m.chat_id = ?1 AND {order} LIMIT ?3"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![chat_id, cursor, limit + 1], message_from_row)?;
+    let rows = stmt.query_map(
+        params![chat_id, cursor, limit + 1, chat_kind.as_str()],
+        message_from_row,
+    )?;
     let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);

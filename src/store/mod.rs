@@ -16,6 +16,7 @@ mod chats;
 mod checkpoints;
 mod messages;
 mod migrations;
+mod readers;
 mod users;
 mod writer;
 
@@ -31,7 +32,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-use crate::error::{AppError, Result};
+use crate::error::Result;
 
 /// How hard SQLite works to survive a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,12 +48,8 @@ pub enum SyncMode {
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    /// Read connections (`query_only`), used from blocking threads.
-    pool: r2d2::Pool<SqliteConnectionManager>,
-    /// One per pooled connection: reads wait for a slot here, on the
-    /// runtime, rather than as parked blocking threads fighting over the
-    /// pool's lock (which showed up as most of the time under 64 clients).
-    read_slots: Arc<tokio::sync::Semaphore>,
+    /// The reader threads, each holding a pooled `query_only` connection.
+    readers: Arc<readers::Readers>,
     /// The single writer thread's queue.
     writer: writer::WriterHandle,
     /// Dropped with the last handle, which stops the checkpointer thread.
@@ -123,8 +120,7 @@ impl Db {
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
         let writer = writer::spawn(write_conn)?;
         Ok(Db {
-            pool,
-            read_slots: Arc::new(tokio::sync::Semaphore::new(readers)),
+            readers: Arc::new(readers::spawn(pool, readers)?),
             writer,
             _checkpointer: Arc::new(checkpointer),
         })
@@ -136,18 +132,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let slot = Arc::clone(&self.read_slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| AppError::Unavailable)?;
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let conn = pool.get()?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| AppError::internal(format_args!("read task failed: {e}")))?
+        self.readers.submit(f).await
     }
 
     /// Runs `f` inside the writer's next transaction and returns once that
@@ -210,6 +195,14 @@ pub fn backup(db_path: &Path, target: &Path) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("the backup path must be UTF-8"))?;
     conn.execute("VACUUM INTO ?1", [target]).map_err(to_io)?;
     Ok(())
+}
+
+/// A text column read in place, for values only compared (kinds, roles):
+/// no String allocated per row.
+fn text_at<'a>(row: &'a rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'a str> {
+    row.get_ref(idx)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// True when `e` is a UNIQUE or PRIMARY KEY violation.
