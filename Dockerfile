@@ -13,13 +13,18 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 
-# 1. Dependencies only, against a placeholder crate, so this layer is reused
-#    until Cargo.toml or Cargo.lock change.
+# 1. Dependencies only, against placeholder crates, so this layer is reused
+#    until Cargo.toml, Cargo.lock or the SQLite options change. The workspace
+#    also holds the load generator (bench/): only its manifest is needed.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+# SQLite compile options (see the file).
+COPY .cargo ./.cargo
+COPY bench/Cargo.toml ./bench/Cargo.toml
+RUN mkdir -p src bench/src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked \
+    && echo 'fn main() {}' > bench/src/main.rs \
+    && cargo build --release --locked -p chat-server \
     && rm -rf src
 
 # 2. The crate itself. The web assets are embedded into the binary.
@@ -28,7 +33,7 @@ RUN mkdir src \
 COPY src ./src
 COPY assets ./assets
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked
+    && cargo build --release --locked -p chat-server
 
 # ---- run --------------------------------------------------------------------
 FROM debian:bookworm-slim
