@@ -2,6 +2,9 @@
 """Appends N messages to one existing chat, straight into a stopped server's
 SQLite file, for the history benchmark. Knows both schemas: chat-server's
 (times as Unix milliseconds) and the Node reference's (times as ISO text).
+The reading user (SENDER_A) is left caught up, scrolling back through the
+chat: both servers then compute its unread count without a long scan, so
+the benchmark measures paging, not counting.
 
 usage: seed_history.py DB {rust|node} CHAT_ID SENDER_A SENDER_B COUNT
 prints the id of the newest message
@@ -35,9 +38,11 @@ with conn:
         newest = conn.execute("SELECT MAX(id) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
         conn.execute("UPDATE chats SET last_message_id = ?, last_activity_at = ?, last_seq = ? WHERE id = ?",
                      (newest, stamp(count - 1), base + count, chat_id))
-        for user, sent in ((a, (count + 1) // 2), (b, count // 2)):
-            conn.execute("UPDATE chat_members SET sent_since_read = sent_since_read + ? WHERE chat_id = ? AND user_id = ?",
-                         (sent, chat_id, user))
+        # The reader (a) is caught up and scrolls back; b has read nothing.
+        conn.execute("UPDATE chat_members SET last_read_message_id = ?, last_read_seq = ?, sent_since_read = 0"
+                     " WHERE chat_id = ? AND user_id = ?", (newest, base + count, chat_id, a))
+        conn.execute("UPDATE chat_members SET sent_since_read = sent_since_read + ? WHERE chat_id = ? AND user_id = ?",
+                     (count // 2, chat_id, b))
     else:
         rows = ((chat_id, a if i % 2 == 0 else b, "text", text % i, stamp(i)) for i in range(count))
         conn.executemany(
@@ -45,6 +50,8 @@ with conn:
         newest = conn.execute("SELECT MAX(id) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
         conn.execute("UPDATE chats SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
                      (newest, stamp(count - 1), chat_id))
+        conn.execute("UPDATE chat_members SET last_read_message_id = ? WHERE chat_id = ? AND user_id = ?",
+                     (newest, chat_id, a))
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 conn.close()
 print(newest)

@@ -8,7 +8,10 @@ mod send;
 
 pub use access::Expect;
 pub use reading::{History, ReadMarker, check_member, history, list_chats, mark_read, sync};
-pub use send::{Origin, SendMessageBody, SendText, Sent, earlier_send, publish_sent, send_text};
+pub use send::{
+    Origin, Outgoing, SendMessageBody, SendText, Sent, StoredFile, earlier_send, publish_sent, send_text,
+    store_and_publish,
+};
 
 use axum::Json;
 use axum::extract::State;

@@ -7,11 +7,13 @@ use socketioxide::socket::Sid;
 
 use super::access::resolve_target;
 use crate::app::AppState;
-use crate::domain::{ChatTarget, ClientId, Message, MessageKind, MessageText, TargetFields, Timestamp};
+use crate::domain::{
+    ChatTarget, ClientId, FileName, Message, MessageKind, MessageText, TargetFields, Timestamp,
+};
 use crate::error::Result;
 use crate::limits::Limit;
 use crate::realtime::{Event, Outbox};
-use crate::store::{self, NewMessage};
+use crate::store::{self, NewAttachment, NewMessage};
 
 /// The JSON body of a text send, as both doors receive it.
 #[derive(Debug, Default, Deserialize)]
@@ -91,15 +93,44 @@ pub fn earlier_send(
     }
 }
 
-/// Stores a text message and, once committed, broadcasts it to the chat.
-pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin: Origin) -> Result<Sent> {
-    state.limits.check_user(Limit::Send, sender)?;
+/// A message about to be stored: its target, its idempotency key, and what
+/// it carries (text, or a stored file with an optional caption).
+pub struct Outgoing {
+    pub target: ChatTarget,
+    pub client_id: Option<ClientId>,
+    pub text: Option<MessageText>,
+    pub file: Option<StoredFile>,
+}
+
+/// A file whose bytes are already in the blob store.
+pub struct StoredFile {
+    pub filename: FileName,
+    pub content_type: &'static str,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// Stores a message and, once committed, broadcasts it to the chat: the one
+/// path every text and file message takes, from REST and Socket.IO alike.
+/// A repeated `client_id` returns the earlier message instead.
+pub async fn store_and_publish(
+    state: &AppState,
+    sender: i64,
+    outgoing: Outgoing,
+    origin: Origin,
+) -> Result<Sent> {
     let outbox = state.outbox.clone();
-    let stored = state
+    let (mut sent, _) = state
         .db
         .write_then(
             move |conn| {
-                if let Some(earlier) = earlier_send(conn, sender, request.client_id.as_ref())? {
+                let Outgoing {
+                    target,
+                    client_id,
+                    text,
+                    file,
+                } = outgoing;
+                if let Some(earlier) = earlier_send(conn, sender, client_id.as_ref())? {
                     return Ok((
                         Sent {
                             message: earlier,
@@ -109,17 +140,36 @@ pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin:
                     ));
                 }
                 let now = Timestamp::now();
-                let chat = resolve_target(conn, sender, request.target, now)?;
+                let chat = resolve_target(conn, sender, target, now)?;
+                let attachment = match &file {
+                    Some(f) => Some(store::insert_attachment(
+                        conn,
+                        &NewAttachment {
+                            chat_id: chat.id,
+                            uploader_id: sender,
+                            filename: f.filename.as_str(),
+                            content_type: f.content_type,
+                            size: f.size,
+                            sha256: &f.sha256,
+                        },
+                        now,
+                    )?),
+                    None => None,
+                };
                 let message = store::insert_message(
                     conn,
                     &NewMessage {
                         chat_id: chat.id,
                         chat_kind: chat.kind,
                         sender_id: sender,
-                        kind: MessageKind::Text,
-                        text: Some(request.text.as_str()),
-                        attachment: None,
-                        client_id: request.client_id.as_ref().map(ClientId::as_str),
+                        kind: if file.is_some() {
+                            MessageKind::File
+                        } else {
+                            MessageKind::Text
+                        },
+                        text: text.as_ref().map(MessageText::as_str),
+                        attachment,
+                        client_id: client_id.as_ref().map(ClientId::as_str),
                     },
                     now,
                 )?;
@@ -134,8 +184,19 @@ pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin:
             move |(sent, created_with)| publish_sent(&outbox, sent, created_with.as_deref(), origin),
         )
         .await?;
-    let mut sent = stored.0;
     // A repeated client_id may name an earlier file message.
     state.files.sign_message(&mut sent.message);
     Ok(sent)
+}
+
+/// Stores a text message and, once committed, broadcasts it to the chat.
+pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin: Origin) -> Result<Sent> {
+    state.limits.check_user(Limit::Send, sender)?;
+    let outgoing = Outgoing {
+        target: request.target,
+        client_id: request.client_id,
+        text: Some(request.text),
+        file: None,
+    };
+    store_and_publish(state, sender, outgoing, origin).await
 }

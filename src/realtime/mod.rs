@@ -104,7 +104,9 @@ pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (Socket
     let (layer, io) = SocketIo::builder()
         .with_state(state)
         .max_buffer_size(SOCKET_BUFFER)
-        .ws_read_buffer_size(1024)
+        // Reads come in small frames; a 256-byte read chunk (grown per frame
+        // as needed) keeps idle sockets small. 4 KiB was the default.
+        .ws_read_buffer_size(256)
         .with_parser(ParserConfig::common().max_incoming_binary_buf_size(max_file_usize))
         .ws_max_message_size(max_file_usize.saturating_add(64 * 1024))
         // Long-polling carries binary as base64: a third larger.

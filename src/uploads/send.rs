@@ -5,12 +5,11 @@
 
 use crate::app::AppState;
 use crate::blobs::StagedFile;
-use crate::chats::access::{check_target, resolve_target};
-use crate::chats::{Origin, Sent, earlier_send, publish_sent};
-use crate::domain::{ChatTarget, ClientId, FileName, MessageKind, MessageText, Timestamp};
+use crate::chats::access::check_target;
+use crate::chats::{Origin, Outgoing, Sent, StoredFile, earlier_send, store_and_publish};
+use crate::domain::{ChatTarget, ClientId, FileName, MessageText};
 use crate::error::{AppError, Result};
 use crate::limits::Limit;
-use crate::store::{self, NewAttachment, NewMessage};
 
 /// A verified file and where it goes.
 pub struct FileUpload {
@@ -59,7 +58,12 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
         client_id,
         staged,
     } = upload;
-    let (size, sha256, content_type) = (staged.size, staged.sha256.clone(), staged.content_type);
+    let file = StoredFile {
+        filename,
+        content_type: staged.content_type,
+        size: i64::try_from(staged.size).map_err(AppError::internal)?,
+        sha256: staged.sha256.clone(),
+    };
     // The blob goes in place before its row commits: a committed row always
     // has its bytes. A crash in between leaves an unreferenced blob, which
     // the next start removes.
@@ -68,59 +72,11 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
         .put(staged)
         .await
         .map_err(|e| AppError::internal(format_args!("storing a blob: {e}")))?;
-
-    let outbox = state.outbox.clone();
-    let (mut sent, _) = state
-        .db
-        .write_then(
-            move |conn| {
-                if let Some(earlier) = earlier_send(conn, sender, client_id.as_ref())? {
-                    return Ok((
-                        Sent {
-                            message: earlier,
-                            created: false,
-                        },
-                        None,
-                    ));
-                }
-                let now = Timestamp::now();
-                let chat = resolve_target(conn, sender, target, now)?;
-                let attachment = store::insert_attachment(
-                    conn,
-                    &NewAttachment {
-                        chat_id: chat.id,
-                        uploader_id: sender,
-                        filename: filename.as_str(),
-                        content_type,
-                        size: i64::try_from(size).map_err(AppError::internal)?,
-                        sha256: &sha256,
-                    },
-                    now,
-                )?;
-                let message = store::insert_message(
-                    conn,
-                    &NewMessage {
-                        chat_id: chat.id,
-                        chat_kind: chat.kind,
-                        sender_id: sender,
-                        kind: MessageKind::File,
-                        text: caption.as_ref().map(MessageText::as_str),
-                        attachment: Some(attachment),
-                        client_id: client_id.as_ref().map(ClientId::as_str),
-                    },
-                    now,
-                )?;
-                Ok((
-                    Sent {
-                        message,
-                        created: true,
-                    },
-                    chat.created_with,
-                ))
-            },
-            move |(sent, created_with)| publish_sent(&outbox, sent, created_with.as_deref(), origin),
-        )
-        .await?;
-    state.files.sign_message(&mut sent.message);
-    Ok(sent)
+    let outgoing = Outgoing {
+        target,
+        client_id,
+        text: caption,
+        file: Some(file),
+    };
+    store_and_publish(state, sender, outgoing, origin).await
 }
