@@ -54,15 +54,16 @@ pub fn resolve_target(
 ) -> Result<ResolvedChat> {
     let (chat_id, expect) = match target {
         ChatTarget::User(peer) => {
-            if !store::user_exists(conn, peer)? {
-                return Err(AppError::UserNotFound(peer));
-            }
+            // An existing chat implies an existing peer: one lookup per send.
             if let Some(id) = store::direct_chat_between(conn, sender, peer)? {
                 return Ok(ResolvedChat {
                     id,
                     kind: ChatKind::Direct,
                     created_with: None,
                 });
+            }
+            if !store::user_exists(conn, peer)? {
+                return Err(AppError::UserNotFound(peer));
             }
             let id = store::insert_direct_chat(conn, sender, peer, now)?;
             let mut members = vec![sender, peer];
