@@ -164,6 +164,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_SOCKETS_PER_USER", default_value_t = 32)]
     pub max_sockets_per_user: u32,
 
+    /// How often the server pings each Socket.IO connection: a number with
+    /// s, m or h. With `--ping-timeout` it bounds how long a vanished client
+    /// (a dropped network, a sleeping laptop) still counts as online.
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value = "25s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// How long the server waits for a ping's answer before it closes the
+    /// connection and the user's presence goes offline.
+    #[arg(long, env = "CHAT_PING_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
     /// Members a group may have.
     #[arg(long, env = "CHAT_MAX_GROUP_MEMBERS", default_value_t = 5000)]
     pub max_group_members: u32,

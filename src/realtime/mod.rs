@@ -101,9 +101,12 @@ pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (Socket
     let max_file = state.config.max_upload_bytes.saturating_add(FILE_MARGIN);
     let max_file_usize = usize::try_from(max_file).unwrap_or(usize::MAX);
     let files = Arc::clone(&state.files);
+    let (ping_interval, ping_timeout) = (state.config.ping_interval, state.config.ping_timeout);
     let (layer, io) = SocketIo::builder()
         .with_state(state)
         .max_buffer_size(SOCKET_BUFFER)
+        .ping_interval(ping_interval)
+        .ping_timeout(ping_timeout)
         // Reads come in small frames; a 256-byte read chunk (grown per frame
         // as needed) keeps idle sockets small. 4 KiB was the default.
         .ws_read_buffer_size(256)

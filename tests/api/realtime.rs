@@ -4,7 +4,12 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ids, spawn_app};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::helpers::{ids, spawn_app, spawn_app_with};
 use crate::socket::{Auth, SocketClient};
 
 fn ok(ack: &Value) -> &Value {
@@ -401,6 +406,32 @@ async fn presence_follows_the_first_and_last_socket() {
     // Carol shares no chat with bob: she heard nothing.
     carol_sock.settle(&app, &carol).await;
     assert!(carol_sock.buffered("presence").is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_goes_offline_after_the_ping_timeout() {
+    let app = spawn_app_with(
+        Arc::new(TempDir::new().expect("temp dir")),
+        |config| {
+            config.ping_interval = Duration::from_secs(1);
+            config.ping_timeout = Duration::from_secs(1);
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.send(&alice, json!({ "to": bob.id }), "we share a chat").await;
+    let mut alice_sock = SocketClient::of(&app, &alice).await;
+    let bob_sock = SocketClient::of(&app, &bob).await;
+    assert_eq!(alice_sock.expect("presence").await["online"], true);
+
+    // Bob's network vanishes: no close frame, no FIN, just silence.
+    bob_sock.stop_answering_pings();
+    let offline = alice_sock.expect("presence").await;
+    assert_eq!(offline["user_id"], bob.id);
+    assert_eq!(offline["online"], false);
+    drop(bob_sock);
 }
 
 #[tokio::test]

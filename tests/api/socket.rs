@@ -3,6 +3,8 @@
 //! without acks, send binary attachments, receive events.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -33,6 +35,8 @@ pub struct SocketClient {
     acks: Vec<(u64, Value)>,
     next_ack: u64,
     pub closed: bool,
+    /// Cleared to play a client whose network vanished: pings go unanswered.
+    answers_pings: Arc<AtomicBool>,
 }
 
 impl SocketClient {
@@ -88,12 +92,16 @@ impl SocketClient {
             }
         });
         let pong = out.clone();
+        let answers_pings = Arc::new(AtomicBool::new(true));
+        let answering = Arc::clone(&answers_pings);
         tokio::spawn(async move {
             while let Some(Ok(frame)) = stream.next().await {
                 let Frame::Text(text) = frame else { continue };
                 let text = text.as_str();
                 if text == "2" {
-                    let _ = pong.send(Frame::text("3"));
+                    if answering.load(Ordering::Relaxed) {
+                        let _ = pong.send(Frame::text("3"));
+                    }
                 } else if let Some(rest) = text.strip_prefix("42") {
                     let args: Value = serde_json::from_str(rest).expect("event JSON");
                     let name = args[0].as_str().unwrap_or_default().to_string();
@@ -116,6 +124,7 @@ impl SocketClient {
             acks: Vec::new(),
             next_ack: 1,
             closed: false,
+            answers_pings,
         })
     }
 
@@ -124,6 +133,12 @@ impl SocketClient {
         SocketClient::connect(app, Auth::Payload(&account.token))
             .await
             .expect("socket connects")
+    }
+
+    /// From now on the client stays connected but answers no ping, like a
+    /// phone that lost its network without closing anything.
+    pub fn stop_answering_pings(&self) {
+        self.answers_pings.store(false, Ordering::Relaxed);
     }
 
     fn send_text(&self, text: String) {

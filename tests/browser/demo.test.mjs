@@ -302,16 +302,20 @@ describe('demo page in Chromium', { timeout: 240_000 }, () => {
   it('bob catches up on what was sent while he was offline', STEP, async () => {
     const { page, context } = bob;
     await openChatNamed(page, 'Alice');
-    await context.setOffline(true);
-    await waitForText(page.locator(tid('connection-status')), 'offline', 20_000);
-    // alice sees him go (presence), and writes to him and to the group.
     const bobDot = chatItem(alice.page, 'Bob').locator(tid('presence-dot'));
-    await bobDot.and(alice.page.locator('[data-online="false"]')).waitFor();
-    await openChatNamed(alice.page, 'Bob');
-    await send(alice.page, 'Sent while you were offline');
-    await openChatNamed(alice.page, 'Weekend trip');
-    await send(alice.page, 'Group news while you were away');
-    await context.setOffline(false);
+    await context.setOffline(true);
+    try {
+      await waitForText(page.locator(tid('connection-status')), 'offline', 20_000);
+      // alice sees him go (presence: by his close frame, or by his missing
+      // pong when the close never left), and writes to him and to the group.
+      await bobDot.and(alice.page.locator('[data-online="false"]')).waitFor({ timeout: 20_000 });
+      await openChatNamed(alice.page, 'Bob');
+      await send(alice.page, 'Sent while you were offline');
+      await openChatNamed(alice.page, 'Weekend trip');
+      await send(alice.page, 'Group news while you were away');
+    } finally {
+      await context.setOffline(false);
+    }
     await waitForText(page.locator(tid('connection-status')), 'online', 20_000);
     await bobDot.and(alice.page.locator('[data-online="true"]')).waitFor();
     // What bob missed: merged into the open chat, and an unread badge elsewhere.

@@ -11,7 +11,9 @@ chromium="${CHROMIUM:-$(command -v chromium || true)}"
 export CHROMIUM="$chromium"
 
 source "$root/tests/start-server.sh"
-start_server
+# Short heartbeats: when bob's browser goes offline its close frame may never
+# leave, and the server must notice by the missing pong within the test's wait.
+start_server --ping-interval 2s --ping-timeout 2s
 export CHAT_URL="$base_url"
 echo "browser test against $CHAT_URL with $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -n1))"
 
