@@ -304,6 +304,9 @@ fn max_of(lines: &[Value], server: &str, scenario: &str, path: &str) -> Option<f
         .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))))
 }
 
+/// Where a rate that lost messages is drawn: a row above 10 s.
+const LOST_ROW: f64 = 100_000.0;
+
 /// Delivery p99 against offered rate for both servers, log-log.
 fn chart(lines: &[Value]) -> String {
     let (w, h, left, bottom, top, right) = (760.0, 420.0, 70.0, 60.0, 40.0, 160.0);
@@ -318,7 +321,7 @@ fn chart(lines: &[Value]) -> String {
                 series
                     .entry(server)
                     .or_default()
-                    .push((rate, if lost > 0.0 { 10_000.0 } else { p99.max(0.1) }));
+                    .push((rate, if lost > 0.0 { LOST_ROW } else { p99.max(0.1) }));
             }
         }
     }
@@ -327,7 +330,7 @@ fn chart(lines: &[Value]) -> String {
         all.iter().map(|p| p.0).fold(f64::MAX, f64::min).max(1.0),
         all.iter().map(|p| p.0).fold(1.0, f64::max),
     );
-    let (ymin, ymax) = (0.1f64, 10_000.0f64);
+    let (ymin, ymax) = (0.1f64, LOST_ROW);
     let x = |v: f64| {
         left + (v.log10() - xmin.log10()) / (xmax.log10() - xmin.log10()).max(1e-9) * (w - left - right)
     };
@@ -337,9 +340,11 @@ fn chart(lines: &[Value]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">Direct messages: delivery p99 against offered rate (log-log)</text>\n",
         (w - right + left) / 2.0
     );
-    for tick in [0.1, 1.0, 10.0, 50.0, 100.0, 1000.0, 10_000.0] {
-        let label = if tick >= 10_000.0 {
+    for tick in [0.1, 1.0, 10.0, 50.0, 100.0, 1000.0, 10_000.0, LOST_ROW] {
+        let label = if tick >= LOST_ROW {
             "lost".to_string()
+        } else if tick >= 1000.0 {
+            format!("{} s", tick / 1000.0)
         } else {
             format!("{tick} ms")
         };
@@ -353,19 +358,27 @@ fn chart(lines: &[Value]) -> String {
             y(tick) + 4.0
         );
     }
+    // Rates close together on the log axis keep their grid line but only
+    // every label that has room.
+    let mut last_label = f64::MIN;
     for rate in rates_of(lines, "direct") {
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
-            x(rate),
-            top,
-            h - bottom,
-            h - bottom + 18.0,
+        let label = if x(rate) - last_label < 26.0 {
+            String::new()
+        } else {
+            last_label = x(rate);
             if rate >= 1000.0 {
                 format!("{}k", rate / 1000.0)
             } else {
                 format!("{rate}")
             }
+        };
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{label}</text>",
+            x(rate),
+            top,
+            h - bottom,
+            h - bottom + 18.0,
         );
     }
     let _ = writeln!(
