@@ -17,9 +17,17 @@ use crate::error::AppError;
 use crate::groups::{self, CreateGroupBody};
 use crate::uploads::{self, FileUpload};
 
-/// The span of one socket event, so its logs carry who sent what.
-fn event_span(event: &'static str, socket: &SocketRef, user_id: i64) -> tracing::Span {
-    tracing::info_span!("socket_event", event, sid = %socket.id, user_id)
+/// Runs one event's work in a span (so its logs carry who sent what) and
+/// answers its ack with the outcome.
+async fn reply<T: Serialize>(
+    ack: AckSender,
+    event: &'static str,
+    socket: &SocketRef,
+    user_id: i64,
+    outcome: impl Future<Output = Result<T, AppError>>,
+) {
+    let span = tracing::info_span!("socket_event", event, sid = %socket.id, user_id);
+    answer(ack, outcome.instrument(span).await);
 }
 
 /// Puts every handler on a freshly admitted socket.
@@ -58,12 +66,7 @@ async fn send_message(
             message: sent.message,
         })
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("send_message", &socket, user.id))
-            .await,
-    );
+    reply(ack, "send_message", &socket, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -96,12 +99,7 @@ async fn group_message(
             message: sent.message,
         })
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("group_message", &socket, user.id))
-            .await,
-    );
+    reply(ack, "group_message", &socket, user.id, outcome).await;
 }
 
 async fn create_group(
@@ -116,12 +114,7 @@ async fn create_group(
             group: groups::create_group(&state, user.id, body?).await?,
         })
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("create_group", &socket, user.id))
-            .await,
-    );
+    reply(ack, "create_group", &socket, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -172,12 +165,7 @@ async fn send_file(
             message: sent.message,
         })
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("send_file", &socket, user.id))
-            .await,
-    );
+    reply(ack, "send_file", &socket, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -199,12 +187,7 @@ async fn join_group(
         socket.join(chat_room(group.id));
         Ok(GroupAck { group })
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("join_group", &socket, user.id))
-            .await,
-    );
+    reply(ack, "join_group", &socket, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -253,10 +236,7 @@ async fn typing(
             .map_err(|e| AppError::internal(format_args!("typing broadcast: {e}")))?;
         Ok(Nothing {})
     };
-    answer(
-        ack,
-        outcome.instrument(event_span("typing", &socket, user.id)).await,
-    );
+    reply(ack, "typing", &socket, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -278,12 +258,7 @@ async fn mark_read(
         let message_id = required_id(body.message_id, "message_id")?;
         chats::mark_read(&state, user.id, chat_id, message_id).await
     };
-    answer(
-        ack,
-        outcome
-            .instrument(event_span("mark_read", &socket, user.id))
-            .await,
-    );
+    reply(ack, "mark_read", &socket, user.id, outcome).await;
 }
 
 /// An event this server does not know: `not_found`, if the client waits.
