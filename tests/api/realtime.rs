@@ -1,12 +1,11 @@
 //! Socket.IO: authentication, rooms, every client event with its ack and
 //! every server event with its recipients, ordering, presence, bad input.
 
-use reqwest::StatusCode;
-use serde_json::{Value, json};
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::helpers::{ids, spawn_app, spawn_app_with};
