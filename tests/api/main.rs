@@ -16,5 +16,6 @@ mod process;
 mod properties;
 mod realtime;
 mod socket;
+mod storage;
 mod uploads;
 mod users;
