@@ -203,6 +203,24 @@ pub fn backup(db_path: &Path, target: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Runs a cached statement that returns no rows (transaction control):
+/// parsing these on every job showed up in profiles.
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+}
+
+/// Runs one job's work; a panic in it becomes an internal error for that
+/// job, and the thread that ran it lives on.
+fn run_guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>, what: &str) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+        Err(crate::error::AppError::internal(format_args!(
+            "a {what} job panicked"
+        )))
+    })
+}
+
 /// A text column read in place, for values only compared (kinds, roles):
 /// no String allocated per row.
 fn text_at<'a>(row: &'a rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'a str> {

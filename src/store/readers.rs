@@ -8,7 +8,6 @@
 //! core was a quarter of the time a history page took.
 
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -46,15 +45,9 @@ where
 }
 
 fn in_read_transaction<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    let exec = |sql: &str| {
-        conn.prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-    };
-    exec("BEGIN")?;
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(AppError::internal("a read job panicked")));
-    exec("COMMIT")?;
+    super::exec_cached(conn, "BEGIN")?;
+    let outcome = super::run_guarded(conn, work, "read");
+    super::exec_cached(conn, "COMMIT")?;
     outcome
 }
 

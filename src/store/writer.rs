@@ -9,8 +9,6 @@
 //! savepoint and leaves the rest of the batch alone; a failed commit fails
 //! every job in the batch, and none of their hooks run.
 
-use std::panic::AssertUnwindSafe;
-
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,15 +73,9 @@ where
 }
 
 fn run_in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    // Prepared once: parsing these on every job showed up in profiles.
-    let exec = |sql: &str| {
-        conn.prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-    };
+    let exec = |sql: &str| super::exec_cached(conn, sql);
     exec("SAVEPOINT job")?;
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(AppError::internal("a write job panicked")));
+    let outcome = super::run_guarded(conn, work, "write");
     match outcome {
         Ok(_) => exec("RELEASE job")?,
         Err(_) => {
