@@ -88,6 +88,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_SQLITE_MMAP_MIB", default_value_t = 256)]
     pub sqlite_mmap_mib: u64,
 
+    /// WAL size, in MiB, at which the writer checkpoints and restarts the
+    /// write-ahead log: under any load the chat.db-wal file stays below this
+    /// plus one write batch, and it is truncated once writes stop.
+    #[arg(long, env = "CHAT_SQLITE_WAL_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sqlite_wal_mib: u64,
+
     /// Largest file accepted by POST /uploads and send_file, in bytes (413
     /// above it).
     #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
@@ -129,6 +135,21 @@ pub struct Config {
     /// /auth/* requests per client IP allowed in a burst.
     #[arg(long, env = "CHAT_AUTH_BURST", default_value_t = 100)]
     pub auth_burst: u32,
+
+    /// Wrong passwords for one username within --login-failure-window after
+    /// which its logins are refused (429) until the window passes; a
+    /// successful login starts the count over (0: no limit).
+    #[arg(long, env = "CHAT_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    pub login_failures_per_user: u32,
+
+    /// Failed logins from one client address within --login-failure-window
+    /// after which its logins are refused (0: no limit).
+    #[arg(long, env = "CHAT_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_failures_per_ip: u32,
+
+    /// The window failed logins are counted over: a number with s, m, h or d.
+    #[arg(long, env = "CHAT_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_failure_window: Duration,
 
     /// Messages per second per user, REST and socket together, sustained (0: no limit).
     #[arg(long, env = "CHAT_SENDS_PER_SECOND", default_value_t = 20)]

@@ -13,6 +13,7 @@
 //!   (signed URLs).
 //! - `limits`, `protection`: rate limits; headers, CORS, timeouts, caps.
 //! - `telemetry`: request ids, spans, Prometheus metrics.
+//! - `allocator`: memory handed back to the system after load.
 //! - `realtime`: Socket.IO: connect middleware, event handlers, presence,
 //!   and the outbox + relay of committed events.
 //! - `openapi`: the OpenAPI document, built from the handlers, and `/docs`.
@@ -22,6 +23,7 @@
 //! [`serve`] runs the whole server on a listener until a shutdown future
 //! completes; tests call it on port 0.
 
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod blobs;
@@ -50,10 +52,15 @@ use crate::auth::{PasswordHasher, Tokens};
 use crate::blobs::LocalDisk;
 use crate::config::Config;
 use crate::limits::RateLimits;
-use crate::protection::{LimitedListener, PeerAddr};
+use crate::protection::{LimitedListener, Linger, PeerAddr};
 use crate::realtime::{Outbox, Presence};
 use crate::store::Db;
 use crate::uploads::FileSigner;
+
+/// What a closing connection may still read past the largest body a route
+/// accepts, and for how long (see `protection::listener`).
+const LINGER_MARGIN: u64 = 2 * 1024 * 1024;
+const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens the data dir and database, then serves on `listener` until
 /// `shutdown` completes; in-flight requests finish, the WAL is checkpointed.
@@ -78,8 +85,11 @@ pub async fn serve_with_routes(
     let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
     let db = Db::open(
         &config.db_path(),
-        config.sync,
-        config.sqlite_mmap_mib.saturating_mul(1024 * 1024),
+        store::SqliteOptions {
+            sync: config.sync,
+            reader_mmap_bytes: config.sqlite_mmap_mib.saturating_mul(1024 * 1024),
+            wal_limit_bytes: config.sqlite_wal_mib.saturating_mul(1024 * 1024),
+        },
     )?;
     let max_hashes = config
         .max_concurrent_hashes
@@ -119,6 +129,7 @@ pub async fn serve_with_routes(
         known_users: auth::KnownUsers::default(),
     });
     telemetry::init_metrics();
+    let trimming = allocator::start_trimming();
     let (socket_layer, io) = realtime::start(state.clone(), events);
     let mut app = app::router(state.clone(), extra)
         .layer(socket_layer)
@@ -126,6 +137,7 @@ pub async fn serve_with_routes(
     if let Some(cors) = protection::cors(&state.config.cors_origins) {
         app = app.layer(cors);
     }
+    let app = app.layer(axum::middleware::from_fn(protection::close_if_body_unread));
     tracing::info!(addr = %listener.local_addr()?, "chat-server listening");
     // Sockets hold their connections open: close them when the signal
     // comes, so the graceful shutdown can finish.
@@ -136,7 +148,15 @@ pub async fn serve_with_routes(
         let _ = signalled.send(());
         io.close().await;
     };
-    let listener = LimitedListener::new(listener, state.config.max_connections);
+    let linger = Linger {
+        max_bytes: state
+            .config
+            .max_upload_bytes
+            .max(state.config.max_json_bytes as u64)
+            .saturating_add(LINGER_MARGIN),
+        timeout: LINGER_TIMEOUT,
+    };
+    let listener = LimitedListener::new(listener, state.config.max_connections, linger);
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .into_future();
@@ -158,6 +178,7 @@ pub async fn serve_with_routes(
     if let Err(e) = db.checkpoint().await {
         tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
     }
+    trimming.abort();
     tracing::info!("chat-server stopped");
     Ok(())
 }

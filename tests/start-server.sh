@@ -7,7 +7,7 @@
 #   start_server [extra `serve` flags...]    # sets $addr, $base_url, $pid, $data
 
 start_server() {
-  local bin="$root/target/release/chat-server"
+  local bin="${CHAT_SERVER_BIN:-$root/target/release/chat-server}"
   [ -x "$bin" ] || { echo "no server binary at $bin: build first with 'cargo build --release'" >&2; exit 1; }
   data="$(mktemp -d)"
   server_log="$data/server.log"

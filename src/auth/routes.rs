@@ -1,8 +1,8 @@
 //! `POST /auth/register`, `POST /auth/login`, `GET /auth/me`.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::domain::{DisplayName, Password, Timestamp, User, Username};
 use crate::error::{ApiJson, AppError, ErrorResponse, Result};
 use crate::limits;
+use crate::protection::PeerAddr;
 use crate::store;
 use crate::users::user_view;
 
@@ -118,17 +119,27 @@ async fn register(
     Ok((StatusCode::CREATED, Json(session(&state, user)?)))
 }
 
-/// Log in; an unknown user and a wrong password look the same.
+/// Log in; an unknown user and a wrong password look the same. After a few
+/// wrong passwords for a username or from an address, logins are refused
+/// for a while, right password or not.
 #[utoipa::path(post, path = "/auth/login", tag = "Auth", request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = Session),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`", body = ErrorResponse),
-        (status = 429, description = "`rate_limited` (per client IP)", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many requests from the client IP, or too many failed logins for the username or from the IP", body = ErrorResponse),
     ))]
-async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Session>> {
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Session>> {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
+    // Before any hashing: a throttled guess costs nothing.
+    let client_ip = state.limits.client_ip(peer.ip(), &headers);
+    let attempt = state.limits.failed_logins.begin(&username, client_ip)?;
     let found = state
         .db
         .read(move |conn| store::credentials_by_username(conn, &username))
@@ -139,7 +150,10 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>)
     };
     let matched = state.passwords.verify(password, stored_hash).await?;
     match user {
-        Some(user) if matched => Ok(Json(session(&state, user)?)),
+        Some(user) if matched => {
+            attempt.succeeded();
+            Ok(Json(session(&state, user)?))
+        }
         _ => Err(AppError::InvalidCredentials),
     }
 }

@@ -94,8 +94,22 @@ pub struct FileName(String);
 impl FileName {
     pub const MAX_CHARS: usize = 255;
 
+    /// A name the client must send (the `send_file` event's `filename`):
+    /// missing, or nothing left once cleaned, is `validation_failed`.
+    pub fn parse(raw: Option<&str>) -> Result<Self> {
+        let raw = raw.ok_or_else(|| AppError::validation("filename is required"))?;
+        Self::cleaned(raw)
+            .map(FileName)
+            .ok_or_else(|| AppError::validation("filename must name the file (not empty, not only a path)"))
+    }
+
+    /// A name the client may leave out (a multipart part's file name):
+    /// missing or empty becomes `file`.
     pub fn clean(raw: Option<&str>) -> Self {
-        let raw = raw.unwrap_or_default();
+        FileName(Self::cleaned(raw.unwrap_or_default()).unwrap_or_else(|| "file".into()))
+    }
+
+    fn cleaned(raw: &str) -> Option<String> {
         let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
         let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
         let cleaned = cleaned.trim();
@@ -106,11 +120,7 @@ impl FileName {
         }
         let cleaned: String = chars.into_iter().collect();
         let cleaned = cleaned.trim();
-        if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
-            FileName("file".into())
-        } else {
-            FileName(cleaned.to_string())
-        }
+        (!(cleaned.is_empty() || cleaned == "." || cleaned == "..")).then(|| cleaned.to_string())
     }
 
     pub fn as_str(&self) -> &str {

@@ -143,6 +143,7 @@ async fn send_file(
             chat_id: body.chat_id,
             group_id: body.group_id,
         })?;
+        let filename = FileName::parse(body.filename.as_deref())?;
         let client_id = ClientId::parse(body.client_id)?;
         let caption = MessageText::parse_caption(body.text)?;
         if let Some(mut earlier) = uploads::precheck(&state, user.id, target, client_id.as_ref()).await? {
@@ -155,7 +156,7 @@ async fn send_file(
             Staging::from_bytes(&state.staging_dir, state.config.max_upload_bytes, &body.data).await?;
         let upload = FileUpload {
             target,
-            filename: FileName::clean(body.filename.as_deref()),
+            filename,
             caption,
             client_id,
             staged,

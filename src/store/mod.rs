@@ -45,6 +45,27 @@ pub enum SyncMode {
     Full,
 }
 
+/// How the SQLite file is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteOptions {
+    pub sync: SyncMode,
+    /// Bytes of the file each reader maps into memory (0: none).
+    pub reader_mmap_bytes: u64,
+    /// WAL size at which the writer checkpoints and restarts the log between
+    /// two batches; the file stays below this plus one batch.
+    pub wal_limit_bytes: u64,
+}
+
+impl SqliteOptions {
+    pub fn new(sync: SyncMode) -> Self {
+        SqliteOptions {
+            sync,
+            reader_mmap_bytes: 0,
+            wal_limit_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -59,7 +80,7 @@ pub struct Db {
 const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
 
 /// Pragmas every connection gets, readers and writer alike.
-fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, sync: SyncMode, wal_limit_bytes: u64) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match sync {
@@ -68,17 +89,25 @@ fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // After a checkpoint resets the WAL, give its disk space back above this.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // When the WAL restarts, give its disk space back above this.
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        i64::try_from(wal_limit_bytes).unwrap_or(i64::MAX),
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 
 impl Db {
     /// Opens (creating if needed) the database file, applies migrations and
-    /// starts the writer thread; readers map up to `reader_mmap_bytes` of the
-    /// file (0: none).
-    pub fn open(path: &Path, sync: SyncMode, reader_mmap_bytes: u64) -> std::io::Result<Db> {
+    /// starts the writer and checkpointer threads.
+    pub fn open(path: &Path, options: SqliteOptions) -> std::io::Result<Db> {
+        let SqliteOptions {
+            sync,
+            reader_mmap_bytes,
+            wal_limit_bytes,
+        } = options;
         let reader_mmap = i64::try_from(reader_mmap_bytes).unwrap_or(i64::MAX);
         let to_io = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", path.display()));
         let mut write_conn = Connection::open(path).map_err(to_io)?;
@@ -96,19 +125,20 @@ impl Db {
                 .pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
                 .map_err(to_io)?;
         }
-        configure(&write_conn, sync).map_err(to_io)?;
+        configure(&write_conn, sync, wal_limit_bytes).map_err(to_io)?;
         migrations::apply(&mut write_conn).map_err(to_io)?;
-        // Checkpoints run on their own thread (below), not inside the
-        // writer's commits, where they stalled every write for their length.
+        // Most checkpointing runs on its own thread (below), not inside the
+        // writer's commits, where it stalled every write for its length; the
+        // writer only restarts the log when it has grown past the limit.
         write_conn
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(to_io)?;
         let checkpoint_conn = Connection::open(path).map_err(to_io)?;
-        configure(&checkpoint_conn, sync).map_err(to_io)?;
-        let checkpointer = checkpoints::spawn(checkpoint_conn)?;
+        configure(&checkpoint_conn, sync, wal_limit_bytes).map_err(to_io)?;
+        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path))?;
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
-            configure(c, sync)?;
+            configure(c, sync, wal_limit_bytes)?;
             // Readers read mapped pages in place instead of a pread and a
             // copy per page missed (measured: +9 % history pages/s). The
             // mapping is of the file, so it is page cache, not heap.
@@ -124,7 +154,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        let writer = writer::spawn(write_conn)?;
+        let writer = writer::spawn(write_conn, wal_limit_bytes)?;
         Ok(Db {
             readers: Arc::new(readers::spawn(pool, readers)?),
             writer,
@@ -174,6 +204,13 @@ impl Db {
             })
             .await
     }
+}
+
+/// The WAL file beside a database file.
+fn wal_file(db_path: &Path) -> std::path::PathBuf {
+    let mut name = db_path.as_os_str().to_os_string();
+    name.push("-wal");
+    std::path::PathBuf::from(name)
 }
 
 /// Writes a consistent copy of the database at `db_path` to `target` (which

@@ -12,6 +12,7 @@
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoints::WalLimit;
 use crate::error::{AppError, Result};
 
 /// How many jobs may wait for the writer before senders are made to wait.
@@ -107,7 +108,8 @@ type Finished = (Vec<Completion>, bool);
 /// Completions run on the async runtime, a batch at a time: answering each
 /// job from the writer thread would wake the runtime once per job, and on a
 /// busy single core every wake-up is a context switch back and forth.
-pub fn spawn(conn: Connection) -> std::io::Result<WriterHandle> {
+pub fn spawn(conn: Connection, wal_limit_bytes: u64) -> std::io::Result<WriterHandle> {
+    let wal_limit = WalLimit::install(&conn, wal_limit_bytes).map_err(std::io::Error::other)?;
     let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let (finished, mut to_complete) = mpsc::unbounded_channel::<Finished>();
     match tokio::runtime::Handle::try_current() {
@@ -128,7 +130,7 @@ pub fn spawn(conn: Connection) -> std::io::Result<WriterHandle> {
     }
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, inbox, finished))?;
+        .spawn(move || run(conn, wal_limit, inbox, finished))?;
     Ok(WriterHandle { queue })
 }
 
@@ -175,7 +177,12 @@ impl WriterHandle {
 
 /// The thread's loop: ends when every handle is gone, closing the connection
 /// (SQLite checkpoints the WAL when its last connection closes).
-fn run(conn: Connection, mut inbox: mpsc::Receiver<Message>, finished: mpsc::UnboundedSender<Finished>) {
+fn run(
+    conn: Connection,
+    mut wal_limit: WalLimit,
+    mut inbox: mpsc::Receiver<Message>,
+    finished: mpsc::UnboundedSender<Finished>,
+) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = inbox.blocking_recv() {
         let mut next = Some(first);
@@ -190,6 +197,7 @@ fn run(conn: Connection, mut inbox: mpsc::Receiver<Message>, finished: mpsc::Unb
                     Message::InTransaction(job) => batch.push(job),
                     Message::Alone(job) => {
                         commit_batch(&conn, &mut batch, &finished);
+                        wal_limit.after_commit(&conn);
                         job(&conn);
                     }
                 }
@@ -205,6 +213,9 @@ fn run(conn: Connection, mut inbox: mpsc::Receiver<Message>, finished: mpsc::Unb
             next = inbox.try_recv().ok();
         }
         commit_batch(&conn, &mut batch, &finished);
+        // The batch's callers are answered already: a restart delays only
+        // the next batch.
+        wal_limit.after_commit(&conn);
     }
     tracing::debug!("sqlite writer stopped");
 }

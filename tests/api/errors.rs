@@ -32,8 +32,8 @@ async fn raw_post(
         .map(|v| v.to_str().unwrap().to_string());
     assert_eq!(
         ct.as_deref(),
-        Some("application/json"),
-        "JSON error body for {status}"
+        Some("application/json; charset=utf-8"),
+        "JSON error body, with the contract's content type, for {status}"
     );
     (status, response.json().await.unwrap())
 }

@@ -1,10 +1,14 @@
 //! The storage layer's own settings, read back through its reader threads.
 
-use chat_server::store::{Db, SyncMode};
+use chat_server::store::{Db, SqliteOptions, SyncMode};
 
 async fn reader_mmap_size(reader_mmap_bytes: u64) -> i64 {
     let dir = tempfile::TempDir::new().expect("temp dir");
-    let db = Db::open(&dir.path().join("chat.db"), SyncMode::Normal, reader_mmap_bytes).expect("open");
+    let options = SqliteOptions {
+        reader_mmap_bytes,
+        ..SqliteOptions::new(SyncMode::Normal)
+    };
+    let db = Db::open(&dir.path().join("chat.db"), options).expect("open");
     db.read(|conn| Ok(conn.pragma_query_value(None, "mmap_size", |r| r.get::<_, i64>(0))?))
         .await
         .expect("read")

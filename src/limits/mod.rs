@@ -1,8 +1,13 @@
 //! Rate limits: per client IP on `/auth/*`, per user on sends (REST and
 //! socket together), uploads and group creation. GCRA limiters from the
 //! governor crate, one state per key; idle keys are forgotten every minute.
-//! Over a limit: `rate_limited` with how long to wait (429 and
-//! `Retry-After` on REST, an ack on the socket; the connection stays).
+//! Failed logins have a throttle of their own (`logins`). Over a limit:
+//! `rate_limited` with how long to wait (429 and `Retry-After` on REST, an
+//! ack on the socket; the connection stays).
+
+mod logins;
+
+pub use logins::{Attempt, LoginThrottle};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -46,6 +51,8 @@ pub struct RateLimits {
     sends: Option<Keyed<i64>>,
     uploads: Option<Keyed<i64>>,
     groups: Option<Keyed<i64>>,
+    /// Wrong passwords per username and per address.
+    pub failed_logins: LoginThrottle,
     clock: DefaultClock,
     /// Proxies whose X-Forwarded-For is believed.
     trusted_proxies: Vec<IpRange>,
@@ -67,6 +74,15 @@ impl RateLimits {
             sends: on(quota(c.sends_per_second, Duration::from_secs(1), c.sends_burst)).map(Keyed::keyed),
             uploads: on(quota(c.uploads_per_minute, minute, c.uploads_burst)).map(Keyed::keyed),
             groups: on(quota(c.groups_per_minute, minute, c.groups_burst)).map(Keyed::keyed),
+            failed_logins: if c.no_rate_limits {
+                LoginThrottle::new(0, 0, c.login_failure_window)
+            } else {
+                LoginThrottle::new(
+                    c.login_failures_per_user,
+                    c.login_failures_per_ip,
+                    c.login_failure_window,
+                )
+            },
             clock: DefaultClock::default(),
             trusted_proxies: c.trusted_proxies.clone(),
         }
@@ -134,6 +150,7 @@ impl RateLimits {
         if let Some(auth) = &self.auth {
             auth.retain_recent();
         }
+        self.failed_logins.forget_expired();
     }
 
     /// Runs `forget_idle` every minute for as long as the limits live.
