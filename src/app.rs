@@ -87,17 +87,23 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(openapi::publish(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Innermost first: each `layer` wraps everything above it.
+        // Innermost first: each `layer` wraps everything above it. Metrics
+        // and error logs see every answer, a panic's and a timeout's too.
         .layer(DefaultBodyLimit::max(max_json))
-        .layer(axum::middleware::from_fn(telemetry::record_request))
         .layer(axum::middleware::from_fn_with_state(
             bounds,
             protection::limit_request,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(telemetry::record_request))
         .layer(axum::middleware::from_fn(protection::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        // Internal errors are logged by `record_request`, with their cause.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::x_request_id(
             telemetry::NextRequestId::default(),
         ))

@@ -2,8 +2,11 @@
 //!
 //! `AppError` renders the contract's error body (`{"error":{"code","message"}}`)
 //! for REST responses and Socket.IO acks alike. `code()` is the machine code,
-//! `Display` the human message. Internal errors are logged where they are
-//! rendered and never show their cause to the client.
+//! `Display` the human message. Internal errors never show their cause to
+//! the client; it is logged with what identifies the request or event: a
+//! REST answer carries it in its extensions ([`InternalCause`]) to
+//! `telemetry::record_request`, which logs it with the request id; a socket
+//! handler logs it with the event, socket and user.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -136,10 +139,16 @@ impl AppError {
         }
     }
 
-    /// The `{code, message}` pair, as sent in bodies and acks. Logs internal
-    /// errors, since this is the one place every error passes on its way out.
+    /// The hidden cause of an internal error.
+    pub fn internal_cause(&self) -> Option<&str> {
+        match self {
+            AppError::Internal(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
+    /// The `{code, message}` pair, as sent in bodies and acks.
     pub fn body(&self) -> ErrorBody {
-        self.log_if_internal();
         ErrorBody {
             code: self.code(),
             message: self.to_string(),
@@ -164,10 +173,18 @@ pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
+/// The cause of a 500, carried in the response's extensions to the
+/// middleware that logs it with the request's id.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, axum::Json(ErrorResponse { error: self.body() })).into_response();
+        if let AppError::Internal(cause) = &self {
+            response.extensions_mut().insert(InternalCause(cause.clone()));
+        }
         if let AppError::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()

@@ -33,7 +33,11 @@ fn backup(args: &BackupArgs) -> ExitCode {
 
 fn serve(config: Config) -> ExitCode {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal: escape codes in a log file are noise, and
+    // writing them is work on every line.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match config.log_format {
         LogFormat::Pretty => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::error::InternalCause;
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -86,7 +87,10 @@ impl MakeRequestId for NextRequestId {
     }
 }
 
-/// The span of one HTTP request.
+/// The span of one HTTP request: debug level, so off by default (a span
+/// per request costs more than the rest of a cheap request's logging); the
+/// request id reaches every answer as `x-request-id`, and every internal
+/// error's log line through [`record_request`].
 pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
@@ -97,10 +101,11 @@ pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing:
         .extensions()
         .get::<MatchedPath>()
         .map_or(request.uri().path(), |p| p.as_str());
-    tracing::info_span!("request", id, method = %request.method(), route)
+    tracing::debug_span!("request", id, method = %request.method(), route)
 }
 
-/// Counts requests and times them by route template and status.
+/// Counts requests and times them by route template and status, and logs
+/// the cause of every internal error with the request's id.
 pub async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -108,7 +113,15 @@ pub async fn record_request(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let request_id = request.headers().get("x-request-id").cloned();
     let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        let id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::error!(request_id = id, %method, %route, %cause, "internal error");
+    }
     let labels = [
         ("method", method),
         ("route", route),

@@ -115,6 +115,61 @@ async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
     app.register("alice").await;
 }
 
+/// Log lines written by the server, as text.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// Single-threaded (the default): the server runs on this thread, under the
+// subscriber set here.
+#[tokio::test]
+async fn an_internal_error_is_logged_with_its_request_id_and_cause() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let boom = axum::Router::new().route(
+        "/test/panic",
+        get(|| async {
+            let v: Vec<u8> = Vec::new();
+            format!("{}", v[usize::from(v.is_empty())])
+        }),
+    );
+    let app = spawn_app_with(Arc::new(tempfile::TempDir::new().unwrap()), |_| {}, boom).await;
+    let response = app
+        .client
+        .get(app.url("/test/panic"))
+        .header("x-request-id", "trace-the-500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers()["x-request-id"], "trace-the-500");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("internal error"))
+        .unwrap_or_else(|| panic!("an internal error line in\n{text}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("trace-the-500"), "the request id in {line}");
+    assert!(line.contains("/test/panic"), "the route in {line}");
+    assert!(line.contains("index out of bounds"), "the cause in {line}");
+}
+
 // Multi-threaded: the blocking `Command` must not stall the server's runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_subcommand_reports_the_server_state() {
