@@ -1,9 +1,7 @@
-//! The application: shared state, and the router that merges each domain's
-//! routes with the fallbacks and layers every request passes through.
+//! The router: each domain's routes merged with the fallbacks and the
+//! layers every request passes through. Nothing imports it but `lib.rs`.
 
 use std::any::Any;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
@@ -13,57 +11,11 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::routes;
 
-use crate::auth::{PasswordHasher, Tokens};
-use crate::blobs::BlobStore;
-use crate::config::Config;
 use crate::error::AppError;
-use crate::limits::RateLimits;
 use crate::openapi;
 use crate::protection::{self, RequestBounds};
-use crate::realtime::{Outbox, Presence};
-use crate::store::Db;
+use crate::state::AppState;
 use crate::telemetry;
-use crate::uploads::FileSigner;
-
-/// What every handler can reach: one pointer to the shared [`Services`], so
-/// a clone per request or event is one atomic increment.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl AppState {
-    pub fn new(services: Services) -> Self {
-        AppState(Arc::new(services))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-/// The server's shared parts.
-pub struct Services {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub tokens: Arc<Tokens>,
-    pub passwords: PasswordHasher,
-    pub presence: Presence,
-    /// Committed changes on their way to connected sockets.
-    pub outbox: Outbox,
-    /// Where file bytes are kept.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Where uploads are staged while they are checked.
-    pub staging_dir: PathBuf,
-    /// Mints and checks signed file URLs.
-    pub files: Arc<FileSigner>,
-    /// Rate limits per IP and per user.
-    pub limits: Arc<RateLimits>,
-    /// Users known to exist, so a token check needs no database read.
-    pub known_users: crate::auth::KnownUsers,
-}
 
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     let max_json = state.config.max_json_bytes;

@@ -10,8 +10,8 @@ use rust_embed::RustEmbed;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// What the demo page may load: only its own files, images from this
 /// server (attachments) or the page itself, sockets to this server.

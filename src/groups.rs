@@ -2,24 +2,22 @@
 //! `group`; its id is its chat id. Create and add-user are operations
 //! shared with the `create_group` socket event.
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::chats::{Expect, History, access::member_chat, history};
-use crate::domain::{
-    Chat, GroupName, HistoryPage, Message, PageQuery, Role, Timestamp, parse_id, required_id,
-};
-use crate::error::{ApiJson, ApiQuery, AppError, ErrorResponse, PathId, Result};
+use crate::chats::history;
+use crate::domain::{Chat, GroupName, HistoryPage, Message, PageQuery, PathId, parse_id, required_id};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorResponse, Result};
+use crate::events::Event;
 use crate::limits::Limit;
-use crate::realtime::Event;
-use crate::store::{self, Membership};
+use crate::respond::Reply;
+use crate::signable_fields;
+use crate::state::AppState;
+use crate::store::{AddMember, Expect, History, NewGroup};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -59,23 +57,16 @@ pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -
     }
     state.limits.check_user(Limit::CreateGroup, owner)?;
     let outbox = state.outbox.clone();
+    let new = NewGroup {
+        owner,
+        name,
+        members: member_ids,
+    };
     state
-        .db
-        .write_then(
-            move |conn| {
-                for &id in &member_ids {
-                    if !store::user_exists(conn, id)? {
-                        return Err(AppError::UserNotFound(id));
-                    }
-                }
-                let now = Timestamp::now();
-                let group_id = store::insert_group(conn, name.as_str(), owner, &member_ids, now)?;
-                let row = store::chat_by_id(conn, group_id)?
-                    .ok_or_else(|| AppError::internal("a new group vanished"))?;
-                // A new group has no messages: this view is every member's.
-                store::chat_view(conn, &row, &Membership::fresh(Role::Owner))
-            },
-            move |group| {
+        .store
+        .create_group(
+            new,
+            Box::new(move |group| {
                 let user_ids = group.members.iter().map(|m| m.user_id).collect();
                 outbox.publish(Event::JoinedChat {
                     chat_id: group.id,
@@ -84,24 +75,14 @@ pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -
                 outbox.publish(Event::GroupCreated {
                     group: Box::new(group.clone()),
                 });
-            },
+            }),
         )
         .await
 }
 
 /// The group as a member sees it.
 pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<Chat> {
-    state
-        .db
-        .read(move |conn| {
-            let (row, membership) = member_chat(conn, user_id, group_id, Expect::Group)?;
-            store::chat_view(conn, &row, &membership)
-        })
-        .await
-        .map(|mut group| {
-            state.files.sign_chat(&mut group);
-            group
-        })
+    state.store.chat_for(user_id, group_id, Expect::Group).await
 }
 
 /// Adds `user_id` to a group; the caller must be its owner or an admin.
@@ -109,62 +90,40 @@ pub async fn get_group(state: &AppState, user_id: i64, group_id: i64) -> Result<
 /// sockets into the room, and tells them (`added_to_group`).
 pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64) -> Result<Chat> {
     let outbox = state.outbox.clone();
-    let max_members = i64::from(state.config.max_group_members);
-    let (mut group, _, _) = state
-        .db
-        .write_then(
-            move |conn| {
-                let (row, membership) = member_chat(conn, actor, group_id, Expect::Group)?;
-                if !membership.role.can_manage_members() {
-                    return Err(AppError::Forbidden(
-                        "only the owner or an admin can add members".into(),
-                    ));
-                }
-                if !store::user_exists(conn, user_id)? {
-                    return Err(AppError::UserNotFound(user_id));
-                }
-                if store::membership(conn, group_id, user_id)?.is_some() {
-                    return Err(AppError::AlreadyMember {
-                        user: user_id,
-                        group: group_id,
-                    });
-                }
-                if store::member_count(conn, group_id)? >= max_members {
-                    return Err(AppError::Forbidden(format!(
-                        "the group is full ({max_members} members)"
-                    )));
-                }
-                store::insert_member(conn, group_id, user_id, Role::Member, Timestamp::now())?;
-                let member = store::member(conn, group_id, user_id)?
-                    .ok_or_else(|| AppError::internal("a new member vanished"))?;
-                let for_actor = store::chat_view(conn, &row, &membership)?;
-                let for_new_member = store::chat_view(conn, &row, &Membership::fresh(Role::Member))?;
-                Ok((for_actor, for_new_member, member))
-            },
-            move |(_, for_new_member, member)| {
+    let add = AddMember {
+        actor,
+        group_id,
+        user_id,
+        max_members: i64::from(state.config.max_group_members),
+    };
+    let added = state
+        .store
+        .add_member(
+            add,
+            Box::new(move |added| {
                 outbox.publish(Event::MemberAdded {
                     group_id,
-                    member: member.clone(),
+                    member: added.member.clone(),
                 });
                 outbox.publish(Event::JoinedChat {
                     chat_id: group_id,
-                    user_ids: vec![member.user_id],
+                    user_ids: vec![added.member.user_id],
                 });
                 outbox.publish(Event::AddedToGroup {
-                    user_id: member.user_id,
-                    group: Box::new(for_new_member.clone()),
+                    user_id: added.member.user_id,
+                    group: Box::new(added.for_new_member.clone()),
                 });
-            },
+            }),
         )
         .await?;
-    state.files.sign_chat(&mut group);
-    Ok(group)
+    Ok(added.for_actor)
 }
 
 #[derive(Serialize, ToSchema)]
 struct GroupResponse {
     group: Chat,
 }
+signable_fields!(GroupResponse { group });
 
 /// Create a group; the caller becomes its owner.
 #[utoipa::path(post, path = "/groups", tag = "Groups", request_body = CreateGroupBody, security(("bearer" = [])),
@@ -179,9 +138,9 @@ async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiJson(body): ApiJson<CreateGroupBody>,
-) -> Result<(StatusCode, Json<GroupResponse>)> {
+) -> Result<Reply<GroupResponse>> {
     let group = create_group(&state, caller.id, body).await?;
-    Ok((StatusCode::CREATED, Json(GroupResponse { group })))
+    Ok(Reply::created(&state, GroupResponse { group }))
 }
 
 /// A group the caller belongs to.
@@ -198,10 +157,9 @@ async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
     PathId(group_id): PathId,
-) -> Result<Json<GroupResponse>> {
-    Ok(Json(GroupResponse {
-        group: get_group(&state, caller.id, group_id).await?,
-    }))
+) -> Result<Reply<GroupResponse>> {
+    let group = get_group(&state, caller.id, group_id).await?;
+    Ok(Reply::ok(&state, GroupResponse { group }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -226,11 +184,10 @@ async fn add_user_route(
     caller: AuthUser,
     PathId(group_id): PathId,
     ApiJson(body): ApiJson<AddUserBody>,
-) -> Result<Json<GroupResponse>> {
+) -> Result<Reply<GroupResponse>> {
     let user_id = required_id(body.user_id, "user_id")?;
-    Ok(Json(GroupResponse {
-        group: add_user(&state, caller.id, group_id, user_id).await?,
-    }))
+    let group = add_user(&state, caller.id, group_id, user_id).await?;
+    Ok(Reply::ok(&state, GroupResponse { group }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -239,6 +196,7 @@ struct GroupHistory {
     messages: Vec<Message>,
     has_more: bool,
 }
+signable_fields!(GroupHistory { group, messages });
 
 /// A group and one page of its history, oldest first.
 #[utoipa::path(get, path = "/groups/{group_id}/messages", tag = "Groups", security(("bearer" = [])),
@@ -255,16 +213,19 @@ async fn messages(
     caller: AuthUser,
     PathId(group_id): PathId,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<ApiJson<GroupHistory>> {
+) -> Result<Reply<GroupHistory>> {
     let page = HistoryPage::parse(&query)?;
     let History {
         chat,
         messages,
         has_more,
     } = history(&state, caller.id, group_id, page, Expect::Group).await?;
-    Ok(ApiJson(GroupHistory {
-        group: chat,
-        messages,
-        has_more,
-    }))
+    Ok(Reply::ok(
+        &state,
+        GroupHistory {
+            group: chat,
+            messages,
+            has_more,
+        },
+    ))
 }

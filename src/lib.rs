@@ -1,24 +1,27 @@
 //! chat-server: a self-hosted chat backend in one binary.
 //!
-//! Map of the crate:
+//! Map of the crate, from the bottom up (a module imports only modules
+//! above it in this list):
 //! - `config`: the command line; every path derives from `--data-dir`.
 //! - `error`: `AppError`, the contract's error body, and extractors that
 //!   produce it.
 //! - `domain`: validated values and the API's objects.
-//! - `store`: SQLite: the pool for reads, the writer thread for writes, and
-//!   all the SQL.
-//! - `auth`, `users`, `chats`, `groups`: one module per domain, each with its
-//!   operations and its routes.
-//! - `uploads`, `blobs`: files in (staged, checked, stored by hash) and out
-//!   (signed URLs).
-//! - `limits`, `protection`: rate limits; headers, CORS, timeouts, caps.
-//! - `telemetry`: request ids, spans, Prometheus metrics.
-//! - `allocator`: memory handed back to the system after load.
-//! - `realtime`: Socket.IO: connect middleware, event handlers, presence,
-//!   and the outbox + relay of committed events.
-//! - `openapi`: the OpenAPI document, built from the handlers, and `/docs`.
-//! - `demo`: the embedded browser demo.
-//! - `app`: state and router.
+//! - `store`: the interface of whole operations on the data, and its
+//!   SQLite implementation.
+//! - `credentials`: tokens, password hashes, signed file URLs.
+//! - `events`: what committed writes tell connected clients, and the
+//!   outbox they wait in.
+//! - `presence`, `limits`, `blobs`: who is online; rate limits; where file
+//!   bytes live.
+//! - `state`: what handlers share; `respond`: the REST door's way out.
+//! - `protection`, `telemetry`, `allocator`: headers, timeouts, caps and
+//!   the lingering close; request ids and metrics; memory given back.
+//! - `auth`, `users`, `chats`, `groups`, `uploads`: one module per domain,
+//!   each with its operations and its routes.
+//! - `realtime`: Socket.IO: connect middleware, event handlers, and the
+//!   relay of committed events.
+//! - `openapi`, `demo`: the OpenAPI document and `/docs`; the browser demo.
+//! - `app`: the router.
 //!
 //! [`serve`] runs the whole server on a listener until a shutdown future
 //! completes; tests call it on port 0.
@@ -29,14 +32,19 @@ pub mod auth;
 pub mod blobs;
 pub mod chats;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod groups;
 pub mod limits;
 pub mod openapi;
+pub mod presence;
 pub mod protection;
 pub mod realtime;
+pub mod respond;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod uploads;
@@ -47,15 +55,14 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::app::AppState;
-use crate::auth::{PasswordHasher, Tokens};
 use crate::blobs::LocalDisk;
 use crate::config::Config;
+use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
+use crate::events::Outbox;
 use crate::limits::RateLimits;
+use crate::presence::Presence;
 use crate::protection::{LimitedListener, Linger, PeerAddr};
-use crate::realtime::{Outbox, Presence};
-use crate::store::Db;
-use crate::uploads::FileSigner;
+use crate::state::{AppState, Services};
 
 /// What a closing connection may still read past the largest body a route
 /// accepts, and for how long (see `protection::listener`).
@@ -82,15 +89,8 @@ pub async fn serve_with_routes(
     extra: axum::Router<AppState>,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let secret = auth::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
-    let db = Db::open(
-        &config.db_path(),
-        store::SqliteOptions {
-            sync: config.sync,
-            reader_mmap_bytes: config.sqlite_mmap_mib.saturating_mul(1024 * 1024),
-            wal_limit_bytes: config.sqlite_wal_mib.saturating_mul(1024 * 1024),
-        },
-    )?;
+    let secret = credentials::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
+    let store = store::open(&config).await?;
     let max_hashes = config
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -101,10 +101,7 @@ pub async fn serve_with_routes(
         max_hashes,
     )?;
     let blobs = Arc::new(LocalDisk::open(config.uploads_dir())?);
-    let referenced = db
-        .read(store::referenced_blobs)
-        .await
-        .map_err(std::io::Error::other)?;
+    let referenced = store.referenced_blobs().await.map_err(std::io::Error::other)?;
     let sweeper = Arc::clone(&blobs);
     let removed = tokio::task::spawn_blocking(move || sweeper.remove_unreferenced(&referenced))
         .await
@@ -115,18 +112,18 @@ pub async fn serve_with_routes(
     let (outbox, events) = Outbox::new();
     let limits = Arc::new(RateLimits::from_config(&config));
     limits.start_upkeep();
-    let state = AppState::new(app::Services {
+    let state = AppState::new(Services {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
         files: Arc::new(FileSigner::new(&secret, config.file_url_ttl)),
         staging_dir: blobs.tmp_dir(),
         blobs,
         config: Arc::new(config),
-        db: db.clone(),
+        store: Arc::clone(&store),
         passwords,
         presence: Presence::default(),
         outbox,
         limits: limits.clone(),
-        known_users: auth::KnownUsers::default(),
+        known_users: KnownUsers::default(),
     });
     telemetry::init_metrics();
     let trimming = allocator::start_trimming();
@@ -173,10 +170,10 @@ pub async fn serve_with_routes(
         served = server => served?,
         () = deadline => tracing::warn!(?grace, "shutdown grace period over; dropping what is left"),
     }
-    // Writes already queued are still committed: the checkpoint waits its
-    // turn behind them in the writer's queue.
-    if let Err(e) = db.checkpoint().await {
-        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+    // Writes already queued are still committed: closing waits its turn
+    // behind them (SQLite checkpoints the WAL).
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "closing the store at shutdown failed");
     }
     trimming.abort();
     tracing::info!("chat-server stopped");

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
 }
 
 fn backup(args: &BackupArgs) -> ExitCode {
-    match chat_server::store::backup(&db_file(&args.data_dir), &args.to) {
+    match chat_server::store::sqlite::backup(&db_file(&args.data_dir), &args.to) {
         Ok(()) => {
             println!("backed up to {}", args.to.display());
             ExitCode::SUCCESS

@@ -17,8 +17,8 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::InternalCause;
+use crate::state::AppState;
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -116,10 +116,7 @@ pub async fn record_request(request: Request, next: Next) -> Response {
     let request_id = request.headers().get("x-request-id").cloned();
     let response = next.run(request).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
-        let id = request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::error!(request_id = id, %method, %route, %cause, "internal error");
     }
     let labels = [

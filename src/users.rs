@@ -1,26 +1,27 @@
-//! `GET /users`: the directory of users, with presence.
+//! Users: `GET /users` (the directory, with presence) and when each was
+//! last seen.
 
-use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::{User, UserListQuery};
+use crate::domain::{Timestamp, User, UserListQuery};
 use crate::error::{ApiQuery, ErrorResponse, Result};
-use crate::store;
+use crate::respond::Reply;
+use crate::state::AppState;
+use crate::store::UserQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_users))
 }
 
-/// A user as sent out: `online` comes from presence, not the database.
-pub fn user_view(state: &AppState, mut user: User) -> User {
-    user.online = state.presence.is_online(user.id);
-    user
+/// Stores when a user was last seen (their last socket closed, or their
+/// first opened).
+pub async fn record_last_seen(state: &AppState, user_id: i64, at: Timestamp) -> Result<()> {
+    state.store.set_last_seen(user_id, at).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -28,6 +29,7 @@ struct UserPage {
     users: Vec<User>,
     has_more: bool,
 }
+crate::signable_fields!(UserPage {});
 
 /// Users by id, optionally filtered by a username or display-name prefix.
 #[utoipa::path(get, path = "/users", tag = "Users", params(UserListQuery), security(("bearer" = [])),
@@ -40,14 +42,18 @@ async fn list_users(
     State(state): State<AppState>,
     _caller: AuthUser,
     ApiQuery(query): ApiQuery<UserListQuery>,
-) -> Result<Json<UserPage>> {
+) -> Result<Reply<UserPage>> {
     let (prefix, after, limit) = query.parse()?;
     let mut users = state
-        .db
-        .read(move |conn| store::list_users(conn, prefix.as_deref(), after, limit + 1))
+        .store
+        .list_users(UserQuery {
+            prefix,
+            after,
+            fetch: limit + 1,
+        })
         .await?;
     let has_more = users.len() > limit as usize;
     users.truncate(limit as usize);
-    let users = users.into_iter().map(|u| user_view(&state, u)).collect();
-    Ok(Json(UserPage { users, has_more }))
+    let users = users.into_iter().map(|u| state.presence.decorate(u)).collect();
+    Ok(Reply::ok(&state, UserPage { users, has_more }))
 }

@@ -72,6 +72,13 @@ pub struct Options {
     pub seconds: f64,
     pub server_pid: Option<String>,
     pub login_clients: usize,
+    /// Seconds to stay connected and idle after the last phase, then one
+    /// more line with the server's RSS (0: none).
+    pub after_seconds: f64,
+    /// A file whose size is sampled with the RSS (the server's WAL).
+    pub watch_file: Option<String>,
+    /// The scenario name in the lines (default: direct or direct+login).
+    pub name: Option<String>,
 }
 
 pub async fn run(o: Options) -> Vec<Value> {
@@ -171,9 +178,19 @@ pub async fn run(o: Options) -> Vec<Value> {
     let warm = send_phase(&senders, &phases, 0, o.pairs as f64 * 2.0, 1.0).await;
     drain(&phases, 0, warm).await;
 
+    let name = o.name.clone().unwrap_or_else(|| {
+        if login_users.is_empty() {
+            "direct"
+        } else {
+            "direct+login"
+        }
+        .to_string()
+    });
+    let sampler = stats::Sampler::start(o.server_pid.as_deref(), o.watch_file.as_deref());
     let mut results = Vec::new();
     for (i, &rate) in o.rates.iter().enumerate() {
         let phase = i + 1;
+        sampler.reset();
         let server_cpu = o.server_pid.as_deref().and_then(CpuMeter::start);
         let own = CpuMeter::start("self");
         let logins = Rc::new(RefCell::new((0u64, stats::histogram())));
@@ -203,15 +220,17 @@ pub async fn run(o: Options) -> Vec<Value> {
         let sending = started.elapsed().as_secs_f64();
         stop.set(true);
         let drained = drain(&phases, phase, sent).await;
+        let peaks = sampler.peaks();
         let all = phases.borrow();
         let ph = &all[phase];
         let delivery = ph.delivery.as_ref().map(stats::summary).unwrap_or_default();
         let lost = ph.sent.saturating_sub(ph.received);
         let l = logins.borrow();
         let result = json!({
-            "scenario": if login_users.is_empty() { "direct" } else { "direct+login" },
+            "scenario": name,
             "pairs": o.pairs,
             "target_rate": rate,
+            "seconds": o.seconds,
             "sent": ph.sent,
             "acked": ph.acked,
             "refused": ph.refused,
@@ -225,10 +244,19 @@ pub async fn run(o: Options) -> Vec<Value> {
             "logins_per_second": (l.0 as f64 / sending).round(),
             "login_latency": if l.0 > 0 { Some(stats::summary(&l.1)) } else { None },
             "server_cpu": server_cpu.as_ref().and_then(CpuMeter::fraction),
+            "server_rss_peak_kib": peaks.rss_kib,
+            "watched_peak_bytes": peaks.file_bytes,
             "generator": stats::own_cpu(&own),
         });
-        eprintln!("direct {rate}/s: {result}");
+        eprintln!("{name} {rate}/s: {result}");
         results.push(result);
+    }
+    if o.after_seconds > 0.0 {
+        let mut after = stats::after_load(&sampler, o.server_pid.as_deref(), o.after_seconds).await;
+        after["scenario"] = json!(format!("{name}-after"));
+        after["pairs"] = json!(o.pairs);
+        eprintln!("{name}, {}s after: {after}", o.after_seconds);
+        results.push(after);
     }
     results
 }

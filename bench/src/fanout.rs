@@ -22,6 +22,11 @@ pub struct Options {
     pub rates: Vec<f64>,
     pub seconds: f64,
     pub server_pid: Option<String>,
+    /// Seconds to stay connected and idle after the last phase, then one
+    /// more line with the server's RSS (0: none).
+    pub after_seconds: f64,
+    /// A file whose size is sampled with the RSS (the server's WAL).
+    pub watch_file: Option<String>,
 }
 
 #[derive(Default)]
@@ -113,9 +118,11 @@ pub async fn run(o: Options) -> Vec<Value> {
     });
     eprintln!("fanout: group {group_id} with {} connected members", o.members);
 
+    let sampler = stats::Sampler::start(o.server_pid.as_deref(), o.watch_file.as_deref());
     let mut results = Vec::new();
     let mut seq = 0u64;
     for &rate in &o.rates {
+        sampler.reset();
         {
             let mut t = tally.borrow_mut();
             t.messages.clear();
@@ -148,6 +155,7 @@ pub async fn run(o: Options) -> Vec<Value> {
         while tally.borrow().deliveries < expected && drain_start.elapsed() < Duration::from_secs(15) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let peaks = sampler.peaks();
         let t = tally.borrow();
         let mut to_last = stats::histogram();
         let mut complete = 0u64;
@@ -162,6 +170,7 @@ pub async fn run(o: Options) -> Vec<Value> {
             "scenario": "fanout",
             "members": o.members,
             "target_rate": rate,
+            "seconds": o.seconds,
             "sent": sent,
             "complete_messages": complete,
             "deliveries": t.deliveries,
@@ -170,10 +179,19 @@ pub async fn run(o: Options) -> Vec<Value> {
             "time_to_last": stats::summary(&to_last),
             "clean": t.deliveries == expected && to_last.value_at_quantile(0.99) < 50_000,
             "server_cpu": server_cpu.as_ref().and_then(CpuMeter::fraction),
+            "server_rss_peak_kib": peaks.rss_kib,
+            "watched_peak_bytes": peaks.file_bytes,
             "generator": stats::own_cpu(&own),
         });
         eprintln!("fanout {rate}/s: {result}");
         results.push(result);
+    }
+    if o.after_seconds > 0.0 {
+        let mut after = stats::after_load(&sampler, o.server_pid.as_deref(), o.after_seconds).await;
+        after["scenario"] = json!("fanout-after");
+        after["members"] = json!(o.members);
+        eprintln!("fanout, {}s after: {after}", o.after_seconds);
+        results.push(after);
     }
     let _ = acks;
     results

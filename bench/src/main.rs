@@ -62,11 +62,25 @@ enum Scenario {
         rates: Vec<f64>,
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// The server's process id: its CPU and RSS are measured.
         #[arg(long)]
         server_pid: Option<String>,
         /// Clients logging in back to back during each phase.
         #[arg(long, default_value_t = 0)]
         login_clients: usize,
+        /// After the last phase, wait this many seconds with the sockets
+        /// connected and idle, then print one more line (`…-after`) with
+        /// the server's RSS and the watched file's size (0: no wait).
+        #[arg(long, default_value_t = 0.0)]
+        after_seconds: f64,
+        /// A file whose size is sampled with the server's RSS every 250 ms
+        /// (e.g. the server's chat.db-wal): peak per phase, size after.
+        #[arg(long)]
+        watch_file: Option<String>,
+        /// The scenario name in the result lines (default: direct, or
+        /// direct+login with --login-clients; e.g. soak).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// One group of connected members, messages at fixed rates.
     Fanout {
@@ -78,8 +92,18 @@ enum Scenario {
         rates: Vec<f64>,
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// The server's process id: its CPU and RSS are measured.
         #[arg(long)]
         server_pid: Option<String>,
+        /// After the last phase, wait this many seconds with the sockets
+        /// connected and idle, then print one more line (`…-after`) with
+        /// the server's RSS and the watched file's size (0: no wait).
+        #[arg(long, default_value_t = 0.0)]
+        after_seconds: f64,
+        /// A file whose size is sampled with the server's RSS every 250 ms
+        /// (e.g. the server's chat.db-wal): peak per phase, size after.
+        #[arg(long)]
+        watch_file: Option<String>,
     },
     /// History pages from a big chat, closed loop.
     History {
@@ -179,6 +203,9 @@ fn main() {
                 seconds,
                 server_pid,
                 login_clients,
+                after_seconds,
+                watch_file,
+                name,
             } => {
                 let o = direct::Options {
                     addr,
@@ -187,6 +214,9 @@ fn main() {
                     seconds,
                     server_pid,
                     login_clients,
+                    after_seconds,
+                    watch_file,
+                    name,
                 };
                 for r in direct::run(o).await {
                     emit(&tags, r);
@@ -198,6 +228,8 @@ fn main() {
                 rates,
                 seconds,
                 server_pid,
+                after_seconds,
+                watch_file,
             } => {
                 let o = fanout::Options {
                     addr,
@@ -205,6 +237,8 @@ fn main() {
                     rates,
                     seconds,
                     server_pid,
+                    after_seconds,
+                    watch_file,
                 };
                 for r in fanout::run(o).await {
                     emit(&tags, r);

@@ -1,12 +1,20 @@
-//! Results → markdown tables (medians over rounds, chat-server against
-//! Node, with ratios) and a latency-versus-rate SVG chart.
+//! Results → markdown tables (medians over rounds; chat-server with its
+//! defaults, chat-server tuned, and Node, with ratios of the defaults
+//! against Node) and a latency-versus-rate SVG chart. Lines from older
+//! runs, without the memory fields or the tuned variant, still work: what
+//! they lack is left out.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::Value;
 
-const SERVERS: [&str; 2] = ["rust", "node"];
+/// Server variants, in table order: chat-server with its default flags,
+/// the same with `--log warn`, the Node reference.
+const SERVERS: [&str; 3] = ["rust", "rust-tuned", "node"];
+
+const KIB_PER_MIB: f64 = 1024.0;
+const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
 
 fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.retain(|x| x.is_finite());
@@ -31,8 +39,10 @@ fn get(v: &Value, path: &str) -> Option<f64> {
         .or_else(|| cur.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
 }
 
+type Filter<'a> = &'a dyn Fn(&Value) -> bool;
+
 /// Median of `path` over the lines of `server` that match `filter`.
-fn med(lines: &[Value], server: &str, filter: &dyn Fn(&Value) -> bool, path: &str) -> Option<f64> {
+fn med(lines: &[Value], server: &str, filter: Filter, path: &str) -> Option<f64> {
     median(
         lines
             .iter()
@@ -40,6 +50,20 @@ fn med(lines: &[Value], server: &str, filter: &dyn Fn(&Value) -> bool, path: &st
             .filter_map(|l| get(l, path))
             .collect(),
     )
+}
+
+/// The largest `path` of each round's matching lines of `server` (e.g. the
+/// RSS peak over a sweep's phases), then the median over the rounds.
+fn med_of_round_max(lines: &[Value], server: &str, filter: Filter, path: &str) -> Option<f64> {
+    let mut per_round: BTreeMap<String, f64> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l["server"] == server && filter(l)) {
+        if let Some(x) = get(l, path) {
+            let round = l["round"].as_str().unwrap_or("").to_string();
+            let e = per_round.entry(round).or_insert(x);
+            *e = e.max(x);
+        }
+    }
+    median(per_round.into_values().collect())
 }
 
 fn fmt(x: Option<f64>) -> String {
@@ -61,23 +85,104 @@ fn ratio(rust: Option<f64>, node: Option<f64>, higher_is_better: bool) -> String
     }
 }
 
-fn row(
-    out: &mut String,
-    label: &str,
-    lines: &[Value],
-    filter: &dyn Fn(&Value) -> bool,
-    path: &str,
-    higher: bool,
-) {
-    let r = med(lines, "rust", filter, path);
-    let n = med(lines, "node", filter, path);
-    let _ = writeln!(
-        out,
-        "| {label} | {} | {} | {} |",
-        fmt(r),
-        fmt(n),
-        ratio(r, n, higher)
+/// The summary table's server columns: the tuned variant only when the
+/// results have it.
+struct Summary<'a> {
+    out: &'a mut String,
+    columns: Vec<&'static str>,
+}
+
+impl Summary<'_> {
+    /// A row from each column's value; the ratio is chat-server (defaults)
+    /// against Node. With `optional`, a row nobody has a value for is left out.
+    fn values(&mut self, label: &str, value: &dyn Fn(&str) -> Option<f64>, higher: bool, optional: bool) {
+        let values: Vec<Option<f64>> = self.columns.iter().map(|s| value(s)).collect();
+        if optional && values.iter().all(Option::is_none) {
+            return;
+        }
+        let cells: Vec<String> = values.iter().map(|v| fmt(*v)).collect();
+        let _ = writeln!(
+            self.out,
+            "| {label} | {} | {} |",
+            cells.join(" | "),
+            ratio(value("rust"), value("node"), higher)
+        );
+    }
+
+    fn row(&mut self, label: &str, lines: &[Value], filter: Filter, path: &str, higher: bool) {
+        self.values(label, &|s| med(lines, s, filter, path), higher, false);
+    }
+}
+
+fn scenario_is(scenario: &'static str) -> impl Fn(&Value) -> bool {
+    move |l: &Value| l["scenario"] == scenario
+}
+
+/// "25 s": the wait of the `…-after` lines of a scenario.
+fn after_label(lines: &[Value], scenario: &str) -> String {
+    let seconds = median(
+        lines
+            .iter()
+            .filter(|l| l["scenario"] == scenario)
+            .filter_map(|l| get(l, "after_seconds"))
+            .collect(),
     );
+    match seconds {
+        Some(s) => format!("{s:.0} s"),
+        None => "some time".into(),
+    }
+}
+
+/// RSS and WAL rows for a load scenario and its `…-after` line.
+fn memory_rows(
+    t: &mut Summary,
+    lines: &[Value],
+    scenario: &'static str,
+    after_scenario: &'static str,
+    what: &str,
+) {
+    let during = scenario_is(scenario);
+    let after = scenario_is(after_scenario);
+    let wait = after_label(lines, after_scenario);
+    t.values(
+        &format!("RSS peak during {what} load (MiB)"),
+        &|s| med_of_round_max(lines, s, &during, "server_rss_peak_kib").map(|k| k / KIB_PER_MIB),
+        false,
+        true,
+    );
+    t.values(
+        &format!("RSS {wait} after {what} load (MiB)"),
+        &|s| med(lines, s, &after, "server_rss_kib").map(|k| k / KIB_PER_MIB),
+        false,
+        true,
+    );
+    t.values(
+        &format!("WAL peak during {what} load (MiB)"),
+        &|s| med_of_round_max(lines, s, &during, "watched_peak_bytes").map(|b| b / BYTES_PER_MIB),
+        false,
+        true,
+    );
+    t.values(
+        &format!("WAL {wait} after {what} load (MiB)"),
+        &|s| med(lines, s, &after, "watched_bytes").map(|b| b / BYTES_PER_MIB),
+        false,
+        true,
+    );
+}
+
+/// "12.3 / 4.00": a line's RSS peak and watched-file peak in MiB.
+fn memory_cell(lines: &[Value], server: &str, filter: Filter) -> String {
+    format!(
+        "{} / {}",
+        fmt(med(lines, server, filter, "server_rss_peak_kib").map(|k| k / KIB_PER_MIB)),
+        fmt(med(lines, server, filter, "watched_peak_bytes").map(|b| b / BYTES_PER_MIB)),
+    )
+}
+
+fn has_field(lines: &[Value], scenario: &str, path: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| l["scenario"] == scenario && get(l, path).is_some())
 }
 
 pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
@@ -90,24 +195,42 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
     rounds.sort_unstable();
     rounds.dedup();
     let mut out = String::new();
-    let is = |s: &'static str| move |l: &Value| l["scenario"] == s;
+    let is = scenario_is;
+    let tuned = lines.iter().any(|l| l["server"] == "rust-tuned");
+    let columns: Vec<&'static str> = SERVERS
+        .into_iter()
+        .filter(|s| *s != "rust-tuned" || tuned)
+        .collect();
     let _ = writeln!(
         out,
-        "Medians over {} rounds (A/B alternating). The ratio is how many times better chat-server is.\n",
+        "Medians over {} rounds (A/B alternating). The ratio is how many times better chat-server with its default flags is than Node.\n",
         rounds.len()
     );
-
-    let _ = writeln!(out, "| measure | chat-server | Node | ratio |\n|---|---|---|---|");
-    row(
-        &mut out,
+    let header: Vec<&str> = columns
+        .iter()
+        .map(|s| match *s {
+            "rust" if tuned => "chat-server (defaults)",
+            s => name(s),
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "| measure | {} | ratio |\n|---|{}---|",
+        header.join(" | "),
+        "---|".repeat(columns.len())
+    );
+    let mut t = Summary {
+        out: &mut out,
+        columns: columns.clone(),
+    };
+    t.row(
         "start to healthy (ms)",
         &lines,
         &is("startup"),
         "start_to_healthy_ms",
         false,
     );
-    row(
-        &mut out,
+    t.row(
         "idle RSS after start (MiB)",
         &lines,
         &is("startup"),
@@ -116,16 +239,14 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
     );
     for sockets in idle_sizes(&lines) {
         let f = move |l: &Value| l["scenario"] == "idle" && get(l, "sockets_target") == Some(sockets);
-        row(
-            &mut out,
+        t.row(
             &format!("RSS per idle socket, {sockets:.0} sockets (KB)"),
             &lines,
             &f,
             "kb_per_socket",
             false,
         );
-        row(
-            &mut out,
+        t.row(
             &format!("connects per second, {sockets:.0} sockets"),
             &lines,
             &f,
@@ -133,59 +254,48 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
             true,
         );
     }
-    let rust_clean = highest_clean(&lines, "rust", "direct");
-    let node_clean = highest_clean(&lines, "node", "direct");
-    let _ = writeln!(
-        out,
-        "| highest direct rate with delivery p99 < 50 ms and nothing lost (msg/s) | {} | {} | {} |",
-        fmt(rust_clean),
-        fmt(node_clean),
-        ratio(rust_clean, node_clean, true)
+    t.values(
+        "highest direct rate with delivery p99 < 50 ms and nothing lost (msg/s)",
+        &|s| highest_clean(&lines, s, "direct"),
+        true,
+        false,
     );
-    let rust_fan = max_of(&lines, "rust", "fanout", "deliveries_per_second");
-    let node_fan = max_of(&lines, "node", "fanout", "deliveries_per_second");
-    let _ = writeln!(
-        out,
-        "| fan-out peak deliveries per second | {} | {} | {} |",
-        fmt(rust_fan),
-        fmt(node_fan),
-        ratio(rust_fan, node_fan, true)
+    memory_rows(&mut t, &lines, "direct", "direct-after", "direct");
+    t.values(
+        "fan-out peak deliveries per second",
+        &|s| max_of(&lines, s, "fanout", "deliveries_per_second"),
+        true,
+        false,
     );
-    let rust_fan_clean = highest_clean_value(&lines, "rust", "fanout", "deliveries_per_second");
-    let node_fan_clean = highest_clean_value(&lines, "node", "fanout", "deliveries_per_second");
-    let _ = writeln!(
-        out,
-        "| fan-out deliveries per second with p99 to last member < 50 ms | {} | {} | {} |",
-        fmt(rust_fan_clean),
-        fmt(node_fan_clean),
-        ratio(rust_fan_clean, node_fan_clean, true)
+    t.values(
+        "fan-out deliveries per second with p99 to last member < 50 ms",
+        &|s| highest_clean_value(&lines, s, "fanout", "deliveries_per_second"),
+        true,
+        false,
     );
-    row(
-        &mut out,
+    memory_rows(&mut t, &lines, "fanout", "fanout-after", "fan-out");
+    t.row(
         "history pages per second (64 clients)",
         &lines,
         &is("history"),
         "pages_per_second",
         true,
     );
-    row(
-        &mut out,
+    t.row(
         "history page p99 (ms)",
         &lines,
         &is("history"),
         "latency.p99_ms",
         false,
     );
-    row(
-        &mut out,
+    t.row(
         "logins per second (during chat load)",
         &lines,
         &is("direct+login"),
         "logins_per_second",
         true,
     );
-    row(
-        &mut out,
+    t.row(
         "chat delivery p99 during logins (ms)",
         &lines,
         &is("direct+login"),
@@ -193,10 +303,17 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
         false,
     );
 
+    let direct_memory = has_field(&lines, "direct", "server_rss_peak_kib");
     let _ = writeln!(out, "\n#### Direct messages by rate (500 pairs)\n");
     let _ = writeln!(
         out,
-        "| rate (msg/s) | server | delivered/s | lost | ack p50 / p99 (ms) | delivery p50 / p99 / p99.9 (ms) | server CPU | generator CPU |\n|---|---|---|---|---|---|---|---|"
+        "| rate (msg/s) | server | delivered/s | lost | ack p50 / p99 (ms) | delivery p50 / p99 / p99.9 (ms) | server CPU | generator CPU |{}\n|---|---|---|---|---|---|---|---|{}",
+        if direct_memory {
+            " server RSS / WAL peak (MiB) |"
+        } else {
+            ""
+        },
+        if direct_memory { "---|" } else { "" },
     );
     for rate in rates_of(&lines, "direct") {
         for server in SERVERS {
@@ -207,7 +324,7 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
             }
             let _ = writeln!(
                 out,
-                "| {rate:.0} | {} | {} | {} | {} / {} | {} / {} / {} | {} | {} |",
+                "| {rate:.0} | {} | {} | {} | {} / {} | {} / {} / {} | {} | {} |{}",
                 name(server),
                 m("achieved_rate"),
                 m("lost"),
@@ -218,13 +335,25 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
                 m("delivery.p999_ms"),
                 m("server_cpu"),
                 m("generator.cpu"),
+                if direct_memory {
+                    format!(" {} |", memory_cell(&lines, server, &f))
+                } else {
+                    String::new()
+                },
             );
         }
     }
+    let fanout_memory = has_field(&lines, "fanout", "server_rss_peak_kib");
     let _ = writeln!(out, "\n#### Fan-out by rate (one group, all members connected)\n");
     let _ = writeln!(
         out,
-        "| messages/s | server | deliveries/s | lost deliveries | time to last member p50 / p99 (ms) | server CPU | generator CPU |\n|---|---|---|---|---|---|---|"
+        "| messages/s | server | deliveries/s | lost deliveries | time to last member p50 / p99 (ms) | server CPU | generator CPU |{}\n|---|---|---|---|---|---|---|{}",
+        if fanout_memory {
+            " server RSS / WAL peak (MiB) |"
+        } else {
+            ""
+        },
+        if fanout_memory { "---|" } else { "" },
     );
     for rate in rates_of(&lines, "fanout") {
         for server in SERVERS {
@@ -235,7 +364,7 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
             }
             let _ = writeln!(
                 out,
-                "| {rate:.0} | {} | {} | {} | {} / {} | {} | {} |",
+                "| {rate:.0} | {} | {} | {} | {} / {} | {} | {} |{}",
                 name(server),
                 m("deliveries_per_second"),
                 m("lost_deliveries"),
@@ -243,16 +372,69 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
                 m("time_to_last.p99_ms"),
                 m("server_cpu"),
                 m("generator.cpu"),
+                if fanout_memory {
+                    format!(" {} |", memory_cell(&lines, server, &f))
+                } else {
+                    String::new()
+                },
             );
         }
     }
+    soak_table(&mut out, &lines);
     std::fs::write(markdown, out)?;
     std::fs::write(svg, chart(&lines))?;
     Ok(())
 }
 
+/// Steady direct load (`loadgen direct --name soak`): memory and the WAL
+/// during it and after.
+fn soak_table(out: &mut String, lines: &[Value]) {
+    let rates = rates_of(lines, "soak");
+    if rates.is_empty() {
+        return;
+    }
+    let wait = after_label(lines, "soak-after");
+    let _ = writeln!(
+        out,
+        "\n#### Soak: direct messages at one steady rate (500 pairs)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| rate (msg/s) | seconds | server | delivered/s | lost | delivery p99 (ms) | server CPU | RSS peak (MiB) | RSS {wait} after (MiB) | WAL peak (MiB) | WAL {wait} after (MiB) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let after = scenario_is("soak-after");
+    for rate in rates {
+        for server in SERVERS {
+            let f = move |l: &Value| l["scenario"] == "soak" && get(l, "target_rate") == Some(rate);
+            if med(lines, server, &f, "sent").is_none() {
+                continue;
+            }
+            let m = |p: &str| fmt(med(lines, server, &f, p));
+            let mib = |filter: Filter, p: &str, per: f64| fmt(med(lines, server, filter, p).map(|x| x / per));
+            let _ = writeln!(
+                out,
+                "| {rate:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                m("seconds"),
+                name(server),
+                m("achieved_rate"),
+                m("lost"),
+                m("delivery.p99_ms"),
+                m("server_cpu"),
+                mib(&f, "server_rss_peak_kib", KIB_PER_MIB),
+                mib(&after, "server_rss_kib", KIB_PER_MIB),
+                mib(&f, "watched_peak_bytes", BYTES_PER_MIB),
+                mib(&after, "watched_bytes", BYTES_PER_MIB),
+            );
+        }
+    }
+}
+
 fn name(server: &str) -> &'static str {
-    if server == "rust" { "chat-server" } else { "Node" }
+    match server {
+        "rust" => "chat-server",
+        "rust-tuned" => "chat-server tuned",
+        _ => "Node",
+    }
 }
 
 fn idle_sizes(lines: &[Value]) -> Vec<f64> {
@@ -307,25 +489,26 @@ fn max_of(lines: &[Value], server: &str, scenario: &str, path: &str) -> Option<f
 /// Where a rate that lost messages is drawn: a row above 10 s.
 const LOST_ROW: f64 = 100_000.0;
 
-/// Delivery p99 against offered rate for both servers, log-log.
+/// Delivery p99 against offered rate for every server variant, log-log.
 fn chart(lines: &[Value]) -> String {
     let (w, h, left, bottom, top, right) = (760.0, 420.0, 70.0, 60.0, 40.0, 160.0);
-    let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
     for server in SERVERS {
+        let mut points = Vec::new();
         for rate in rates_of(lines, "direct") {
             let f = move |l: &Value| l["scenario"] == "direct" && get(l, "target_rate") == Some(rate);
             let p99 = med(lines, server, &f, "delivery.p99_ms");
             let lost = med(lines, server, &f, "lost").unwrap_or(0.0);
             if let Some(p99) = p99 {
                 // A run that lost messages is drawn at the top of the chart.
-                series
-                    .entry(server)
-                    .or_default()
-                    .push((rate, if lost > 0.0 { LOST_ROW } else { p99.max(0.1) }));
+                points.push((rate, if lost > 0.0 { LOST_ROW } else { p99.max(0.1) }));
             }
         }
+        if !points.is_empty() {
+            series.push((server, points));
+        }
     }
-    let all: Vec<(f64, f64)> = series.values().flatten().copied().collect();
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p).copied().collect();
     let (xmin, xmax) = (
         all.iter().map(|p| p.0).fold(f64::MAX, f64::min).max(1.0),
         all.iter().map(|p| p.0).fold(1.0, f64::max),
@@ -388,14 +571,18 @@ fn chart(lines: &[Value]) -> String {
         h - 18.0
     );
     for (i, (server, points)) in series.iter().enumerate() {
-        let color = if *server == "rust" { "#1565c0" } else { "#e65100" };
+        let (color, dash) = match *server {
+            "rust" => ("#1565c0", ""),
+            "rust-tuned" => ("#64b5f6", " stroke-dasharray=\"6 4\""),
+            _ => ("#e65100", ""),
+        };
         let path: Vec<String> = points
             .iter()
             .map(|(r, p)| format!("{:.1},{:.1}", x(*r), y(*p)))
             .collect();
         let _ = writeln!(
             svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\" points=\"{}\"/>",
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\"{dash} points=\"{}\"/>",
             path.join(" ")
         );
         for (r, p) in points {
@@ -409,7 +596,7 @@ fn chart(lines: &[Value]) -> String {
         let ly = top + 20.0 + i as f64 * 22.0;
         let _ = writeln!(
             svg,
-            "<line x1=\"{0}\" x2=\"{1}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{2}\" y=\"{3}\">{4}</text>",
+            "<line x1=\"{0}\" x2=\"{1}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"{dash}/><text x=\"{2}\" y=\"{3}\">{4}</text>",
             w - right + 15.0,
             w - right + 40.0,
             w - right + 46.0,

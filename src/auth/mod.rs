@@ -2,21 +2,16 @@
 //! token check shared by REST (the `AuthUser` extractor) and Socket.IO (the
 //! connect middleware calls [`authenticate`]).
 
-mod jwt;
-mod password;
 mod routes;
 
-pub use jwt::{IssuedToken, Tokens, load_or_create_secret};
-pub use password::PasswordHasher;
 pub use routes::router;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::error::{AppError, Result};
-use crate::store;
+use crate::state::AppState;
 
 /// The caller of a protected route: a valid token naming an existing user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,29 +26,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser> {
     if state.known_users.contains(id) {
         return Ok(AuthUser { id });
     }
-    let exists = state.db.read(move |conn| store::user_exists(conn, id)).await?;
+    let exists = state.store.user_exists(id).await?;
     if exists {
         state.known_users.insert(id);
         Ok(AuthUser { id })
     } else {
         Err(AppError::Unauthorized("the token's user no longer exists"))
-    }
-}
-
-/// Ids of users known to exist. Only grows: there is no way to delete an
-/// account, so a user once seen stays valid.
-#[derive(Default)]
-pub struct KnownUsers(std::sync::RwLock<std::collections::HashSet<i64>>);
-
-impl KnownUsers {
-    pub fn contains(&self, id: i64) -> bool {
-        self.0.read().map(|set| set.contains(&id)).unwrap_or(false)
-    }
-
-    pub fn insert(&self, id: i64) {
-        if let Ok(mut set) = self.0.write() {
-            set.insert(id);
-        }
     }
 }
 

@@ -1,21 +1,20 @@
 //! `POST /auth/register`, `POST /auth/login`, `GET /auth/me`.
 
-use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AuthUser;
-use crate::app::AppState;
 use crate::domain::{DisplayName, Password, Timestamp, User, Username};
 use crate::error::{ApiJson, AppError, ErrorResponse, Result};
 use crate::limits;
 use crate::protection::PeerAddr;
-use crate::store;
-use crate::users::user_view;
+use crate::respond::Reply;
+use crate::state::AppState;
+use crate::store::NewUser;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,7 +22,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(me))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.limits.clone(),
             limits::auth_rate_limit,
         ))
 }
@@ -63,6 +62,9 @@ struct Me {
     user: User,
 }
 
+crate::signable_fields!(Session {});
+crate::signable_fields!(Me {});
+
 fn required(value: Option<String>, field: &str) -> Result<String> {
     value.ok_or_else(|| AppError::validation(format!("{field} is required")))
 }
@@ -70,7 +72,7 @@ fn required(value: Option<String>, field: &str) -> Result<String> {
 fn session(state: &AppState, user: User) -> Result<Session> {
     let issued = state.tokens.issue(user.id)?;
     Ok(Session {
-        user: user_view(state, user),
+        user: state.presence.decorate(user),
         token: issued.token,
         expires_at: issued.expires_at,
     })
@@ -89,34 +91,25 @@ fn session(state: &AppState, user: User) -> Result<Session> {
 async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> Result<(StatusCode, Json<Session>)> {
+) -> Result<Reply<Session>> {
     let username = Username::parse(required(body.username, "username")?)?;
     let password = Password::parse(required(body.password, "password")?)?;
     let display_name = DisplayName::parse(body.display_name, &username)?;
 
     // Fail fast before the expensive hash; the insert below is the real check.
-    let probe = username.as_str().to_string();
-    if state
-        .db
-        .read(move |conn| store::username_exists(conn, &probe))
-        .await?
-    {
+    if state.store.username_taken(username.as_str()).await? {
         return Err(AppError::UsernameTaken);
     }
-    let hash = state.passwords.hash(password).await?;
+    let password_hash = state.passwords.hash(password).await?;
     let user = state
-        .db
-        .write(move |conn| {
-            store::insert_user(
-                conn,
-                username.as_str(),
-                display_name.as_str(),
-                &hash,
-                Timestamp::now(),
-            )
+        .store
+        .create_user(NewUser {
+            username,
+            display_name,
+            password_hash,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(session(&state, user)?)))
+    Ok(Reply::created(&state, session(&state, user)?))
 }
 
 /// Log in; an unknown user and a wrong password look the same. After a few
@@ -134,16 +127,13 @@ async fn login(
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Session>> {
+) -> Result<Reply<Session>> {
     let username = required(body.username, "username")?;
     let password = required(body.password, "password")?;
     // Before any hashing: a throttled guess costs nothing.
     let client_ip = state.limits.client_ip(peer.ip(), &headers);
     let attempt = state.limits.failed_logins.begin(&username, client_ip)?;
-    let found = state
-        .db
-        .read(move |conn| store::credentials_by_username(conn, &username))
-        .await?;
+    let found = state.store.credentials(&username).await?;
     let (user, stored_hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -152,7 +142,7 @@ async fn login(
     match user {
         Some(user) if matched => {
             attempt.succeeded();
-            Ok(Json(session(&state, user)?))
+            Ok(Reply::ok(&state, session(&state, user)?))
         }
         _ => Err(AppError::InvalidCredentials),
     }
@@ -164,13 +154,12 @@ async fn login(
         (status = 200, description = "The caller", body = Me),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
     ))]
-async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Me>> {
+async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Reply<Me>> {
     let user = state
-        .db
-        .read(move |conn| store::user_by_id(conn, caller.id))
+        .store
+        .user(caller.id)
         .await?
         .ok_or(AppError::Unauthorized("the token's user no longer exists"))?;
-    Ok(Json(Me {
-        user: user_view(&state, user),
-    }))
+    let user = state.presence.decorate(user);
+    Ok(Reply::ok(&state, Me { user }))
 }

@@ -2,18 +2,12 @@
 //! operations live in the submodules and are shared with Socket.IO; the
 //! handlers here only translate between HTTP and them.
 
-pub mod access;
 mod reading;
 mod send;
 
-pub use access::Expect;
-pub use reading::{History, ReadMarker, check_member, history, list_chats, mark_read, sync};
-pub use send::{
-    Origin, Outgoing, SendMessageBody, SendText, Sent, StoredFile, earlier_send, publish_sent, send_text,
-    store_and_publish,
-};
+pub use reading::{chat_ids, check_member, history, list_chats, mark_read, sync};
+pub use send::{SendMessageBody, SendText, send_text, store_and_publish};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -21,10 +15,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::{Chat, HistoryPage, Message, PageQuery, SyncQuery, required_id};
-use crate::error::{ApiJson, ApiQuery, ErrorResponse, PathId, Result};
+use crate::domain::{Chat, HistoryPage, Message, PageQuery, PathId, ReadMarker, SyncQuery, required_id};
+use crate::error::{ApiJson, ApiQuery, ErrorResponse, Result};
+use crate::respond::Reply;
+use crate::signable_fields;
+use crate::state::AppState;
+use crate::store::{Expect, History};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct MessageResponse {
     pub message: Message,
 }
+signable_fields!(MessageResponse { message });
 
 /// `{to | chat_id | group_id, text, client_id?}`, for the docs.
 #[derive(ToSchema)]
@@ -75,26 +73,34 @@ async fn send_message(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiJson(body): ApiJson<SendMessageBody>,
-) -> Result<(StatusCode, Json<MessageResponse>)> {
+) -> Result<Reply<MessageResponse>> {
     let request = SendText::parse(body)?;
     let sent = send_text(&state, caller.id, request, None).await?;
+    Ok(sent_reply(&state, sent))
+}
+
+/// 201 with a new message, 200 with the earlier one for a repeated
+/// `client_id`: both doors that send (this and `POST /uploads`).
+pub fn sent_reply(state: &AppState, sent: crate::store::Sent) -> Reply<MessageResponse> {
     let status = if sent.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
+    Reply::with_status(
         status,
-        Json(MessageResponse {
+        state,
+        MessageResponse {
             message: sent.message,
-        }),
-    ))
+        },
+    )
 }
 
 #[derive(Serialize, ToSchema)]
 struct ChatList {
     chats: Vec<Chat>,
 }
+signable_fields!(ChatList { chats });
 
 /// The caller's chats, newest activity first.
 #[utoipa::path(get, path = "/chats", tag = "Chats", security(("bearer" = [])),
@@ -102,10 +108,9 @@ struct ChatList {
         (status = 200, description = "The caller's chats", body = ChatList),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
     ))]
-async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<ApiJson<ChatList>> {
-    Ok(ApiJson(ChatList {
-        chats: list_chats(&state, caller.id).await?,
-    }))
+async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<Reply<ChatList>> {
+    let chats = list_chats(&state, caller.id).await?;
+    Ok(Reply::ok(&state, ChatList { chats }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,6 +119,7 @@ struct ChatHistory {
     messages: Vec<Message>,
     has_more: bool,
 }
+signable_fields!(ChatHistory { chat, messages });
 
 /// A chat and one page of its history, oldest first.
 #[utoipa::path(get, path = "/chats/{chat_id}", tag = "Chats", security(("bearer" = [])),
@@ -130,18 +136,21 @@ async fn show(
     caller: AuthUser,
     PathId(chat_id): PathId,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<ApiJson<ChatHistory>> {
+) -> Result<Reply<ChatHistory>> {
     let page = HistoryPage::parse(&query)?;
     let History {
         chat,
         messages,
         has_more,
     } = history(&state, caller.id, chat_id, page, Expect::AnyChat).await?;
-    Ok(ApiJson(ChatHistory {
-        chat,
-        messages,
-        has_more,
-    }))
+    Ok(Reply::ok(
+        &state,
+        ChatHistory {
+            chat,
+            messages,
+            has_more,
+        },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -166,9 +175,10 @@ async fn read(
     caller: AuthUser,
     PathId(chat_id): PathId,
     ApiJson(body): ApiJson<ReadBody>,
-) -> Result<Json<ReadMarker>> {
+) -> Result<Reply<ReadMarker>> {
     let message_id = required_id(body.message_id, "message_id")?;
-    Ok(Json(mark_read(&state, caller.id, chat_id, message_id).await?))
+    let marker = mark_read(&state, caller.id, chat_id, message_id).await?;
+    Ok(Reply::ok(&state, marker))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -176,6 +186,7 @@ struct SyncResponse {
     messages: Vec<Message>,
     has_more: bool,
 }
+signable_fields!(SyncResponse { messages });
 
 /// Everything in the caller's chats above a message id, oldest first.
 #[utoipa::path(get, path = "/sync", tag = "Chats", params(SyncQuery), security(("bearer" = [])),
@@ -188,8 +199,8 @@ async fn catch_up(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiQuery(query): ApiQuery<SyncQuery>,
-) -> Result<ApiJson<SyncResponse>> {
+) -> Result<Reply<SyncResponse>> {
     let (after, limit) = query.parse()?;
     let (messages, has_more) = sync(&state, caller.id, after, limit).await?;
-    Ok(ApiJson(SyncResponse { messages, has_more }))
+    Ok(Reply::ok(&state, SyncResponse { messages, has_more }))
 }

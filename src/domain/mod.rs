@@ -11,7 +11,12 @@ mod views;
 pub use account::{DisplayName, Password, Username};
 pub use message::{ChatTarget, ClientId, FileName, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
 pub use paging::{HistoryPage, Limit, PageQuery, SyncQuery, UserListQuery};
-pub use views::{Attachment, Chat, ChatKind, Member, Message, MessageKind, Role, Timestamp, User};
+pub use views::{
+    Attachment, Chat, ChatKind, Member, Message, MessageKind, ReadMarker, Role, Timestamp, User,
+};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use crate::error::{AppError, Result};
 
@@ -49,4 +54,19 @@ pub fn parse_id_str(raw: &str, field: &str) -> Result<i64> {
 /// "characters" means.
 fn char_len(s: &str) -> usize {
     s.chars().count()
+}
+
+/// A positive integer id taken from the path (`/chats/{chat_id}`); anything
+/// else is `validation_failed`.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
+        parse_id_str(&raw, "id").map(PathId)
+    }
 }

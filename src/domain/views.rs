@@ -95,6 +95,13 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
+/// The read marker in force after a `mark_read`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct ReadMarker {
+    pub chat_id: i64,
+    pub message_id: i64,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -12,11 +12,11 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
 use super::handlers;
-use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::domain::Timestamp;
 use crate::error::AppError;
-use crate::store;
+use crate::state::AppState;
+use crate::{chats, users};
 
 /// Why a connection was refused; its text is what the client's
 /// `connect_error` carries in `err.message`.
@@ -100,14 +100,10 @@ pub async fn admit(
     // below reaches this socket through the user room (see the relay).
     socket.join(user_room(user.id));
     let user_id = user.id;
-    let chat_ids = state
-        .db
-        .read(move |conn| store::chat_ids_for_user(conn, user_id))
-        .await
-        .map_err(|e| {
-            e.log_if_internal();
-            Refused::Internal
-        })?;
+    let chat_ids = chats::chat_ids(&state, user_id).await.map_err(|e| {
+        e.log_if_internal();
+        Refused::Internal
+    })?;
     socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
     socket.extensions.insert(user);
     handlers::register(&socket);
@@ -151,11 +147,7 @@ async fn announce_presence(
     rooms: Vec<std::borrow::Cow<'static, str>>,
 ) {
     let now = Timestamp::now();
-    if let Err(e) = state
-        .db
-        .write(move |conn| store::set_last_seen(conn, user_id, now))
-        .await
-    {
+    if let Err(e) = users::record_last_seen(state, user_id, now).await {
         e.log_if_internal();
     }
     let chat_rooms: Vec<String> = rooms

@@ -8,23 +8,28 @@ use tracing::Instrument;
 
 use super::connect::{chat_room, user_room};
 use super::payload::{Nothing, Payload, answer};
-use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::blobs::Staging;
-use crate::chats::{self, Expect, SendMessageBody, SendText};
+use crate::chats::{self, SendMessageBody, SendText};
+use crate::credentials::Signable;
 use crate::domain::{Chat, ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, required_id};
 use crate::error::AppError;
 use crate::groups::{self, CreateGroupBody};
+use crate::signable_fields;
+use crate::state::AppState;
+use crate::store::{Expect, Precheck};
 use crate::uploads::{self, FileUpload};
 
-/// Runs one event's work and answers its ack with the outcome. The work
-/// runs in a debug-level span: off by default, since building a span per
+/// Runs one event's work and answers its ack with the outcome, its
+/// attachment URLs minted on the way out. The work runs in a debug-level
+/// span: off by default, since building a span per
 /// event was a measurable share of the server's time at the default log
 /// level; an internal error is logged here with who sent what instead.
-async fn reply<T: Serialize>(
+async fn reply<T: Serialize + Signable>(
     ack: AckSender,
     event: &'static str,
     socket: &SocketRef,
+    state: &AppState,
     user_id: i64,
     outcome: impl Future<Output = Result<T, AppError>>,
 ) {
@@ -35,7 +40,7 @@ async fn reply<T: Serialize>(
     {
         tracing::error!(event, sid = %socket.id, user_id, cause, "internal error");
     }
-    answer(ack, outcome);
+    answer(ack, outcome.map(|value| state.files.signed(value)));
 }
 
 /// Puts every handler on a freshly admitted socket.
@@ -54,11 +59,13 @@ pub fn register(socket: &SocketRef) {
 struct MessageAck {
     message: Message,
 }
+signable_fields!(MessageAck { message });
 
 #[derive(Serialize)]
 struct GroupAck {
     group: Chat,
 }
+signable_fields!(GroupAck { group });
 
 async fn send_message(
     socket: SocketRef,
@@ -74,7 +81,7 @@ async fn send_message(
             message: sent.message,
         })
     };
-    reply(ack, "send_message", &socket, user.id, outcome).await;
+    reply(ack, "send_message", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -107,7 +114,7 @@ async fn group_message(
             message: sent.message,
         })
     };
-    reply(ack, "group_message", &socket, user.id, outcome).await;
+    reply(ack, "group_message", &socket, &state, user.id, outcome).await;
 }
 
 async fn create_group(
@@ -122,7 +129,7 @@ async fn create_group(
             group: groups::create_group(&state, user.id, body?).await?,
         })
     };
-    reply(ack, "create_group", &socket, user.id, outcome).await;
+    reply(ack, "create_group", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -154,8 +161,9 @@ async fn send_file(
         let filename = FileName::parse(body.filename.as_deref())?;
         let client_id = ClientId::parse(body.client_id)?;
         let caption = MessageText::parse_caption(body.text)?;
-        if let Some(mut earlier) = uploads::precheck(&state, user.id, target, client_id.as_ref()).await? {
-            state.files.sign_message(&mut earlier.message);
+        if let Precheck::Earlier(earlier) =
+            uploads::precheck(&state, user.id, target, client_id.as_ref()).await?
+        {
             return Ok(MessageAck {
                 message: earlier.message,
             });
@@ -174,7 +182,7 @@ async fn send_file(
             message: sent.message,
         })
     };
-    reply(ack, "send_file", &socket, user.id, outcome).await;
+    reply(ack, "send_file", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -196,7 +204,7 @@ async fn join_group(
         socket.join(chat_room(group.id));
         Ok(GroupAck { group })
     };
-    reply(ack, "join_group", &socket, user.id, outcome).await;
+    reply(ack, "join_group", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -245,7 +253,7 @@ async fn typing(
             .map_err(|e| AppError::internal(format_args!("typing broadcast: {e}")))?;
         Ok(Nothing {})
     };
-    reply(ack, "typing", &socket, user.id, outcome).await;
+    reply(ack, "typing", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]
@@ -267,7 +275,7 @@ async fn mark_read(
         let message_id = required_id(body.message_id, "message_id")?;
         chats::mark_read(&state, user.id, chat_id, message_id).await
     };
-    reply(ack, "mark_read", &socket, user.id, outcome).await;
+    reply(ack, "mark_read", &socket, &state, user.id, outcome).await;
 }
 
 /// An event this server does not know: `not_found`, if the client waits.

@@ -1,18 +1,13 @@
 //! Real time over Socket.IO v4: the connect middleware and event handlers
-//! (doors onto the same domain operations as REST), presence, and the
-//! outbox + relay through which committed changes reach sockets in commit
-//! order.
+//! (doors onto the same domain operations as REST), and the relay through
+//! which committed changes (`events`) reach sockets in commit order.
 
 mod connect;
 mod handlers;
-mod outbox;
 mod payload;
-mod presence;
 mod relay;
 
 pub use connect::{chat_room, user_room};
-pub use outbox::{Event, Outbox};
-pub use presence::Presence;
 
 use std::sync::Arc;
 
@@ -21,7 +16,8 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{ParserConfig, SocketIo};
 use tokio::sync::mpsc;
 
-use crate::app::AppState;
+use crate::events::Event;
+use crate::state::AppState;
 
 /// How far past the upload limit a socket payload may go and still be
 /// answered (with `payload_too_large`) instead of refused by the protocol.

@@ -75,3 +75,4 @@ pub fn answer<T: Serialize>(ack: AckSender, outcome: Result<T>) {
 /// An ack with nothing but `ok: true`.
 #[derive(Serialize)]
 pub struct Nothing {}
+crate::signable_fields!(Nothing {});

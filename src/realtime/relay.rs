@@ -10,9 +10,9 @@ use socketioxide::SocketIo;
 use tokio::sync::mpsc;
 
 use super::connect::{chat_room, user_room};
-use super::outbox::Event;
+use crate::credentials::FileSigner;
 use crate::domain::{Chat, Member, MessageKind};
-use crate::uploads::FileSigner;
+use crate::events::Event;
 
 #[derive(Serialize)]
 struct GroupPayload<'a> {
@@ -33,7 +33,7 @@ struct ReadPayload {
 }
 
 /// Runs until the outbox is closed (every sender dropped). File URLs are
-/// minted here, as each event goes out.
+/// minted here, as each event goes out: the events' door.
 pub async fn run(io: SocketIo, files: Arc<FileSigner>, mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
         deliver(&io, &files, event).await;
@@ -51,8 +51,8 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
                 .await
                 .map_err(|e| e.to_string())
         }
-        Event::Message { mut message, except } => {
-            files.sign_message(&mut message);
+        Event::Message { message, except } => {
+            let message = files.signed(message);
             let name = match message.kind {
                 MessageKind::Text => "receive_message",
                 MessageKind::File => "receive_file",
@@ -67,11 +67,13 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             metrics::counter!("chat_messages_delivered_total").increment(recipients as u64);
             to.emit(name, &*message).await.map_err(|e| e.to_string())
         }
-        Event::GroupCreated { group } => ns
-            .to(chat_room(group.id))
-            .emit("group_created", &GroupPayload { group: &group })
-            .await
-            .map_err(|e| e.to_string()),
+        Event::GroupCreated { group } => {
+            let group = files.signed(group);
+            ns.to(chat_room(group.id))
+                .emit("group_created", &GroupPayload { group: &group })
+                .await
+                .map_err(|e| e.to_string())
+        }
         Event::MemberAdded { group_id, member } => ns
             .to(chat_room(group_id))
             .emit(
@@ -83,8 +85,8 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             )
             .await
             .map_err(|e| e.to_string()),
-        Event::AddedToGroup { user_id, mut group } => {
-            files.sign_chat(&mut group);
+        Event::AddedToGroup { user_id, group } => {
+            let group = files.signed(group);
             ns.to(user_room(user_id))
                 .emit("added_to_group", &GroupPayload { group: &group })
                 .await

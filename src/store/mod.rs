@@ -1,277 +1,224 @@
-//! The database: one SQLite file under the data dir, and the only place in
-//! the crate that knows SQL.
+//! The store: where users, chats, members, messages and attachments' rows
+//! live, as an interface of whole operations.
 //!
-//! Reads go through an r2d2 pool on tokio's blocking threads (`Db::read`).
-//! Writes go to one writer thread (`Db::write`) that batches whatever is
-//! queued into one transaction (group commit), gives each job its own
-//! savepoint so one failure does not undo the others, and runs each job's
-//! `after_commit` in commit order once the batch is durable. That one thread
-//! is what makes message ids grow in commit order and lets broadcasts leave
-//! in that same order. Nothing here is async-aware beyond those two doors;
-//! the SQL itself is plain synchronous functions on `&Connection` in the
-//! sibling files, so a PostgreSQL store can replace this module later.
+//! Each method is one operation with its transaction and its access rules
+//! inside (`send_message` checks membership, creates a direct chat on first
+//! use, stores the attachment row and the message together); domain code
+//! validates input, applies rate limits, calls one method, and publishes
+//! what it returns. It never sees a connection, a transaction or a
+//! dialect's error type. Two implementations: `sqlite` (the default, one
+//! file under the data dir) and `postgres` (for several nodes).
+//!
+//! Write operations take a [`Then`] hook, run once the write has committed
+//! and in commit order with every other write's: that is how broadcasts
+//! leave in the order of message ids. A hook must be quick and must not
+//! block (queue an event, no I/O).
 
-mod attachments;
-mod chats;
-mod checkpoints;
-mod messages;
-mod migrations;
-mod readers;
-mod users;
-mod writer;
+pub mod sqlite;
 
-pub use attachments::*;
-pub use chats::*;
-pub use messages::*;
-pub use users::*;
-
-use std::path::Path;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use async_trait::async_trait;
 
+use crate::config::Config;
+use crate::domain::{
+    Attachment, Chat, ChatTarget, ClientId, DisplayName, FileName, GroupName, HistoryPage, Member, Message,
+    MessageText, ReadMarker, Timestamp, User, Username,
+};
 use crate::error::Result;
 
-/// How hard SQLite works to survive a power loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SyncMode {
-    /// `synchronous=NORMAL`: in WAL mode a commit survives a crash of the
-    /// process; the last commits before a power loss may be lost.
-    Normal,
-    /// `synchronous=FULL`: every commit is fsynced; survives power loss, at
-    /// the price of one fsync per commit batch.
-    Full,
+/// Runs after a write has committed, in commit order (see the module docs).
+pub type Then<T> = Box<dyn FnOnce(&T) + Send + 'static>;
+
+/// A hook that does nothing, for writes nobody needs to hear about.
+pub fn nothing<T>() -> Then<T> {
+    Box::new(|_| {})
 }
 
-/// How the SQLite file is opened.
-#[derive(Debug, Clone, Copy)]
-pub struct SqliteOptions {
-    pub sync: SyncMode,
-    /// Bytes of the file each reader maps into memory (0: none).
-    pub reader_mmap_bytes: u64,
-    /// WAL size at which the writer checkpoints and restarts the log between
-    /// two batches; the file stays below this plus one batch.
-    pub wal_limit_bytes: u64,
+/// Whether a chat id may name any chat or must name a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    AnyChat,
+    Group,
 }
 
-impl SqliteOptions {
-    pub fn new(sync: SyncMode) -> Self {
-        SqliteOptions {
-            sync,
-            reader_mmap_bytes: 0,
-            wal_limit_bytes: 16 * 1024 * 1024,
-        }
-    }
+/// An account about to be created.
+pub struct NewUser {
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub password_hash: String,
 }
 
-/// Handle to the database; cheap to clone.
-#[derive(Clone)]
-pub struct Db {
-    /// The reader threads, each holding a pooled `query_only` connection.
-    readers: Arc<readers::Readers>,
-    /// The single writer thread's queue.
-    writer: writer::WriterHandle,
-    /// Dropped with the last handle, which stops the checkpointer thread.
-    _checkpointer: Arc<std::sync::mpsc::SyncSender<()>>,
+/// A page of the user directory: ids after `after`, optionally filtered by
+/// a username or display-name prefix (case-insensitive), `fetch` at most.
+pub struct UserQuery {
+    pub prefix: Option<String>,
+    pub after: i64,
+    pub fetch: u32,
 }
 
-const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
-
-/// Pragmas every connection gets, readers and writer alike.
-fn configure(conn: &Connection, sync: SyncMode, wal_limit_bytes: u64) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    let sync = match sync {
-        SyncMode::Normal => "NORMAL",
-        SyncMode::Full => "FULL",
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // When the WAL restarts, give its disk space back above this.
-    conn.pragma_update(
-        None,
-        "journal_size_limit",
-        i64::try_from(wal_limit_bytes).unwrap_or(i64::MAX),
-    )?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
+/// One page of a chat's history, with the chat as the caller sees it.
+pub struct History {
+    pub chat: Chat,
+    pub messages: Vec<Message>,
+    pub has_more: bool,
 }
 
-impl Db {
-    /// Opens (creating if needed) the database file, applies migrations and
-    /// starts the writer and checkpointer threads.
-    pub fn open(path: &Path, options: SqliteOptions) -> std::io::Result<Db> {
-        let SqliteOptions {
-            sync,
-            reader_mmap_bytes,
-            wal_limit_bytes,
-        } = options;
-        let reader_mmap = i64::try_from(reader_mmap_bytes).unwrap_or(i64::MAX);
-        let to_io = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", path.display()));
-        let mut write_conn = Connection::open(path).map_err(to_io)?;
-        // A new database gets 2 KiB pages: a message dirties a few pages in
-        // different places (its row, two per-chat index leaves, its chat's
-        // row), and each commit writes its dirty pages whole to the WAL, so
-        // smaller pages halve the bytes written per message. (Measured: the
-        // clean direct-message rate rose by a third against 4 KiB.) The size
-        // of an existing database is left alone.
-        let page_count: i64 = write_conn
-            .pragma_query_value(None, "page_count", |r| r.get(0))
-            .map_err(to_io)?;
-        if page_count == 0 {
-            write_conn
-                .pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
-                .map_err(to_io)?;
-        }
-        configure(&write_conn, sync, wal_limit_bytes).map_err(to_io)?;
-        migrations::apply(&mut write_conn).map_err(to_io)?;
-        // Most checkpointing runs on its own thread (below), not inside the
-        // writer's commits, where it stalled every write for its length; the
-        // writer only restarts the log when it has grown past the limit.
-        write_conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(to_io)?;
-        let checkpoint_conn = Connection::open(path).map_err(to_io)?;
-        configure(&checkpoint_conn, sync, wal_limit_bytes).map_err(to_io)?;
-        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path))?;
-
-        let manager = SqliteConnectionManager::file(path).with_init(move |c| {
-            configure(c, sync, wal_limit_bytes)?;
-            // Readers read mapped pages in place instead of a pread and a
-            // copy per page missed (measured: +9 % history pages/s). The
-            // mapping is of the file, so it is page cache, not heap.
-            c.pragma_update_and_check(None, "mmap_size", reader_mmap, |_| Ok(()))?;
-            c.pragma_update(None, "query_only", "ON")
-        });
-        let readers = std::thread::available_parallelism()
-            .map_or(4, |n| n.get() * 2)
-            .max(2);
-        let pool = r2d2::Pool::builder()
-            .max_size(u32::try_from(readers).unwrap_or(8))
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .build(manager)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        let writer = writer::spawn(write_conn, wal_limit_bytes)?;
-        Ok(Db {
-            readers: Arc::new(readers::spawn(pool, readers)?),
-            writer,
-            _checkpointer: Arc::new(checkpointer),
-        })
-    }
-
-    /// Runs `f` on a read connection, off the async runtime.
-    pub async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.readers.submit(f).await
-    }
-
-    /// Runs `f` inside the writer's next transaction and returns once that
-    /// transaction has committed. If `f` fails, its changes are rolled back
-    /// and the error is returned.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.submit(f, |_| {}).await
-    }
-
-    /// Like [`Db::write`], and once the batch holding `f` has committed, runs
-    /// `after_commit`, in commit order with every other job's. This is how
-    /// broadcasts leave in id order. `after_commit` must be quick and must
-    /// not block (queue a message, no I/O).
-    pub async fn write_then<T, F, A>(&self, f: F, after_commit: A) -> Result<T>
-    where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-        A: FnOnce(&T) + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.submit(f, after_commit).await
-    }
-
-    /// Folds the WAL back into the main file; used at shutdown.
-    pub async fn checkpoint(&self) -> Result<()> {
-        self.writer
-            .submit_outside_transaction(|conn| {
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-                Ok(())
-            })
-            .await
-    }
+/// A file whose bytes are already in the blob store.
+pub struct StoredFile {
+    pub filename: FileName,
+    pub content_type: &'static str,
+    pub size: i64,
+    pub sha256: String,
 }
 
-/// The WAL file beside a database file.
-fn wal_file(db_path: &Path) -> std::path::PathBuf {
-    let mut name = db_path.as_os_str().to_os_string();
-    name.push("-wal");
-    std::path::PathBuf::from(name)
+/// A message about to be stored: who sends it where, its idempotency key,
+/// and what it carries (text, or a stored file with an optional caption).
+pub struct NewSend {
+    pub sender: i64,
+    pub target: ChatTarget,
+    pub client_id: Option<ClientId>,
+    pub text: Option<MessageText>,
+    pub file: Option<StoredFile>,
 }
 
-/// Writes a consistent copy of the database at `db_path` to `target` (which
-/// must not exist) with `VACUUM INTO`: safe while the server runs, unlike
-/// copying a live WAL database file.
-pub fn backup(db_path: &Path, target: &Path) -> std::io::Result<()> {
-    let to_io = |e: rusqlite::Error| std::io::Error::other(e.to_string());
-    if !db_path.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("no database at {}", db_path.display()),
-        ));
-    }
-    if target.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} exists; choose a new file", target.display()),
-        ));
-    }
-    let conn =
-        Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(to_io)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(to_io)?;
-    let target = target
-        .to_str()
-        .ok_or_else(|| std::io::Error::other("the backup path must be UTF-8"))?;
-    conn.execute("VACUUM INTO ?1", [target]).map_err(to_io)?;
-    Ok(())
+/// What a send did.
+#[derive(Debug)]
+pub struct Sent {
+    pub message: Message,
+    /// False when `client_id` matched an earlier message, which is returned
+    /// instead and must not be broadcast again.
+    pub created: bool,
+    /// Set when this send created the direct chat: its members, whose
+    /// sockets must join the chat's room before the message goes out.
+    pub new_chat_members: Option<Vec<i64>>,
 }
 
-/// Runs a cached statement that returns no rows (transaction control):
-/// parsing these on every job showed up in profiles.
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.execute([]))
-        .map(|_| ())
+/// The answer to "may this sender send to that target?", asked before the
+/// work of a send starts (a file's bytes).
+pub enum Precheck {
+    /// The `client_id` was used before: this is the message it stored.
+    Earlier(Box<Sent>),
+    /// Allowed (the send itself checks again, in its transaction).
+    Proceed,
 }
 
-/// Runs one job's work; a panic in it becomes an internal error for that
-/// job, and the thread that ran it lives on.
-fn run_guarded<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>, what: &str) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
-        Err(crate::error::AppError::internal(format_args!(
-            "a {what} job panicked"
-        )))
-    })
+/// A read marker moved (or not).
+pub struct ReadMarked {
+    /// The marker in force afterwards (it never moves back).
+    pub marker: ReadMarker,
+    pub moved: bool,
 }
 
-/// A text column read in place, for values only compared (kinds, roles):
-/// no String allocated per row.
-fn text_at<'a>(row: &'a rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'a str> {
-    row.get_ref(idx)?
-        .as_str()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+/// A group about to be created: `members` exist and exclude the owner.
+pub struct NewGroup {
+    pub owner: i64,
+    pub name: GroupName,
+    pub members: Vec<i64>,
 }
 
-/// True when `e` is a UNIQUE or PRIMARY KEY violation.
-pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-    )
+/// One user added to a group by another.
+pub struct AddMember {
+    pub actor: i64,
+    pub group_id: i64,
+    pub user_id: i64,
+    /// The group may not grow past this.
+    pub max_members: i64,
+}
+
+/// What adding a member did: the group as the actor sees it and as the new
+/// member does, and the new member's entry.
+pub struct MemberAdded {
+    pub for_actor: Chat,
+    pub for_new_member: Chat,
+    pub member: Member,
+}
+
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// `username_taken` if the name exists in any case.
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn username_taken(&self, username: &str) -> Result<bool>;
+    /// The user and their password hash, for login.
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>>;
+    async fn user(&self, id: i64) -> Result<Option<User>>;
+    async fn user_exists(&self, id: i64) -> Result<bool>;
+    async fn list_users(&self, query: UserQuery) -> Result<Vec<User>>;
+    async fn set_last_seen(&self, user_id: i64, at: Timestamp) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Chats: Send + Sync {
+    /// The user's chats as they see them, newest activity first.
+    async fn chats_of(&self, user_id: i64) -> Result<Vec<Chat>>;
+    /// Ids of every chat the user belongs to (for socket rooms).
+    async fn chat_ids_of(&self, user_id: i64) -> Result<Vec<i64>>;
+    /// `Ok` for a member; 404 for a chat that does not exist (or is not a
+    /// group when one is expected), 403 `not_a_member` for an outsider.
+    async fn check_member(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<()>;
+    /// The chat as a member sees it (same errors as `check_member`).
+    async fn chat_for(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<Chat>;
+    async fn history(&self, user_id: i64, chat_id: i64, expect: Expect, page: HistoryPage)
+    -> Result<History>;
+    /// Moves the user's marker forward to `message_id`, a message of the
+    /// chat (404 otherwise).
+    async fn mark_read(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        message_id: i64,
+        then: Then<ReadMarked>,
+    ) -> Result<ReadMarked>;
+}
+
+#[async_trait]
+pub trait Messages: Send + Sync {
+    /// Stores a message (and its attachment row) in the target chat, after
+    /// checking the sender may write there; a repeated `client_id` returns
+    /// the earlier message instead.
+    async fn send_message(&self, send: NewSend, then: Then<Sent>) -> Result<Sent>;
+    /// The checks of a send that need no bytes, in the same order.
+    async fn precheck_send(
+        &self,
+        sender: i64,
+        target: ChatTarget,
+        client_id: Option<ClientId>,
+    ) -> Result<Precheck>;
+    /// Messages of all the user's chats with an id above `after`, oldest
+    /// first, and whether more exist.
+    async fn messages_since(&self, user_id: i64, after: i64, limit: u32) -> Result<(Vec<Message>, bool)>;
+}
+
+#[async_trait]
+pub trait Groups: Send + Sync {
+    /// Creates the group with its owner and members (each must exist: 404
+    /// `user_not_found`); returns it as every member sees it.
+    async fn create_group(&self, new: NewGroup, then: Then<Chat>) -> Result<Chat>;
+    /// The actor must be the owner or an admin.
+    async fn add_member(&self, add: AddMember, then: Then<MemberAdded>) -> Result<MemberAdded>;
+}
+
+#[async_trait]
+pub trait Files: Send + Sync {
+    /// An attachment and its chat; with a viewer, only if they are a member.
+    async fn attachment(&self, id: i64, viewer: Option<i64>) -> Result<Attachment>;
+    /// Every blob key some attachment refers to.
+    async fn referenced_blobs(&self) -> Result<HashSet<String>>;
+}
+
+/// Everything the server keeps in its database.
+#[async_trait]
+pub trait Store: Users + Chats + Messages + Groups + Files {
+    /// Ready to serve? (`/healthz`)
+    async fn health(&self) -> Result<()>;
+    /// Called once at shutdown, after the last request: writes already
+    /// queued are committed first.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Opens the store the configuration names.
+pub async fn open(config: &Config) -> std::io::Result<Arc<dyn Store>> {
+    let store = sqlite::SqliteStore::open(&config.db_path(), sqlite::SqliteOptions::from_config(config))?;
+    Ok(Arc::new(store))
 }

@@ -3,12 +3,9 @@
 //! URLs that messages carry.
 
 mod send;
-mod signing;
 
 pub use send::{FileUpload, precheck, send_file};
-pub use signing::FileSigner;
 
-use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::StatusCode;
@@ -20,13 +17,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::blobs::{StagedFile, Staging};
-use crate::chats::{MessageResponse, Sent};
+use crate::chats::{MessageResponse, sent_reply};
 use crate::domain::{ChatTarget, ClientId, FileName, MessageText, TargetFields, parse_id_str};
 use crate::error::{ApiQuery, AppError, ErrorResponse, Result};
-use crate::store;
+use crate::respond::Reply;
+use crate::state::AppState;
+use crate::store::Precheck;
 
 /// Room for the multipart framing and the small fields around the file.
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
@@ -135,7 +133,7 @@ async fn upload(
     caller: AuthUser,
     headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
-) -> Result<Response> {
+) -> Result<Reply<MessageResponse>> {
     let is_multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -161,10 +159,11 @@ async fn upload(
                 // Refuse what can be refused before reading the bytes, if
                 // the target came first (as forms usually send it).
                 if form.has_target() {
-                    let earlier =
-                        precheck(&state, caller.id, form.target()?, form.client_id()?.as_ref()).await?;
-                    if let Some(earlier) = earlier {
-                        return Ok(respond(&state, earlier));
+                    let target = form.target()?;
+                    if let Precheck::Earlier(sent) =
+                        precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
+                    {
+                        return Ok(sent_reply(&state, *sent));
                     }
                     prechecked = true;
                 }
@@ -185,9 +184,10 @@ async fn upload(
     let (staged, filename) = file.ok_or_else(|| AppError::validation("file is required"))?;
     let target = form.target()?;
     if !prechecked
-        && let Some(earlier) = precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
+        && let Precheck::Earlier(sent) =
+            precheck(&state, caller.id, target, form.client_id()?.as_ref()).await?
     {
-        return Ok(respond(&state, earlier));
+        return Ok(sent_reply(&state, *sent));
     }
     let upload = FileUpload {
         target,
@@ -197,7 +197,7 @@ async fn upload(
         staged,
     };
     let sent = send_file(&state, caller.id, upload, None).await?;
-    Ok(respond(&state, sent))
+    Ok(sent_reply(&state, sent))
 }
 
 async fn stage(state: &AppState, mut field: Field<'_>) -> Result<StagedFile> {
@@ -206,22 +206,6 @@ async fn stage(state: &AppState, mut field: Field<'_>) -> Result<StagedFile> {
         staging.write(&chunk).await?;
     }
     staging.finish().await
-}
-
-fn respond(state: &AppState, mut sent: Sent) -> Response {
-    state.files.sign_message(&mut sent.message);
-    let status = if sent.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    (
-        status,
-        Json(MessageResponse {
-            message: sent.message,
-        }),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -302,17 +286,7 @@ async fn download(
             .ok_or(AppError::Unauthorized("missing, bad or expired file signature"))?;
         Some(auth::authenticate(&state, token).await?.id)
     };
-    let (attachment, _chat_id) = state
-        .db
-        .read(move |conn| {
-            let found = store::attachment_by_id(conn, id)?
-                .ok_or_else(|| AppError::NotFound(format!("file {id} does not exist")))?;
-            if let Some(user_id) = viewer {
-                store::membership(conn, found.1, user_id)?.ok_or(AppError::NotAMember(found.1))?;
-            }
-            Ok(found)
-        })
-        .await?;
+    let attachment = state.store.attachment(id, viewer).await?;
 
     let etag = HeaderValue::from_str(&format!("\"{}\"", attachment.sha256)).map_err(AppError::internal)?;
     let not_modified = request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| {

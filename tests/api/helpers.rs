@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_server::app::AppState;
 use chat_server::config::Config;
+use chat_server::state::AppState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::helpers::spawn_app_with;
 
-const V1: &str = include_str!("../../src/store/migrations/0001_init.sql");
-const V2: &str = include_str!("../../src/store/migrations/0002_attachments.sql");
+const V1: &str = include_str!("../../src/store/sqlite/migrations/0001_init.sql");
+const V2: &str = include_str!("../../src/store/sqlite/migrations/0002_attachments.sql");
 
 #[tokio::test]
 async fn a_version_2_database_gets_sequence_numbers_and_right_unread_counts() {

@@ -2,8 +2,8 @@
 //! exactly what the contract allows, and round-trip.
 
 use chat_server::blobs::sniff;
+use chat_server::credentials::FileSigner;
 use chat_server::domain::{ChatTarget, FileName, HistoryPage, PageQuery, TargetFields, Timestamp, Username};
-use chat_server::uploads::FileSigner;
 use proptest::prelude::*;
 
 fn is_username(s: &str) -> bool {

@@ -1,6 +1,6 @@
 //! The storage layer's own settings, read back through its reader threads.
 
-use chat_server::store::{Db, SqliteOptions, SyncMode};
+use chat_server::store::sqlite::{Db, SqliteOptions, SyncMode};
 
 async fn reader_mmap_size(reader_mmap_bytes: u64) -> i64 {
     let dir = tempfile::TempDir::new().expect("temp dir");

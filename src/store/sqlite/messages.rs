@@ -1,9 +1,18 @@
-//! SQL for `messages`: insert, look-ups, history pages and catch-up.
+//! Messages: the `messages` table (insert, look-ups, history pages,
+//! catch-up) and the store's `Messages` operations.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::{Attachment, ChatKind, HistoryPage, Message, MessageKind, Timestamp};
+use super::SqliteStore;
+use super::access::{check_target, resolve_target};
+use super::attachments::{NewAttachment, insert_attachment};
+use super::chats::{count_sent, touch_chat};
+use crate::domain::{
+    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, Timestamp,
+};
 use crate::error::Result;
+use crate::store::{Messages, NewSend, Precheck, Sent, Then};
 
 const MESSAGE_SELECT: &str =
     "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
@@ -36,7 +45,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 }
 
 /// A message about to be stored.
-pub struct NewMessage<'a> {
+struct NewMessage<'a> {
     pub chat_id: i64,
     pub chat_kind: ChatKind,
     pub sender_id: i64,
@@ -47,7 +56,7 @@ pub struct NewMessage<'a> {
 }
 
 /// Stores a message and makes it its chat's newest; returns it as stored.
-pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
+fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
     // The chat's next sequence number, taken in the same statement.
     let mut stmt = conn.prepare_cached(
         "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq)
@@ -67,8 +76,8 @@ pub fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -
         |r| r.get(0),
     )?;
     let id = conn.last_insert_rowid();
-    super::touch_chat(conn, new.chat_id, id, seq, now)?;
-    super::count_sent(conn, new.chat_id, new.sender_id)?;
+    touch_chat(conn, new.chat_id, id, seq, now)?;
+    count_sent(conn, new.chat_id, new.sender_id)?;
     Ok(Message {
         id,
         chat_id: new.chat_id,
@@ -88,7 +97,7 @@ pub fn message_by_id(conn: &Connection, id: i64) -> Result<Option<Message>> {
 }
 
 /// The message a sender stored earlier under `client_id`, if any.
-pub fn message_by_client_id(conn: &Connection, sender_id: i64, client_id: &str) -> Result<Option<Message>> {
+fn message_by_client_id(conn: &Connection, sender_id: i64, client_id: &str) -> Result<Option<Message>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{MESSAGE_SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"
     ))?;
@@ -139,12 +148,7 @@ pub fn history(
 }
 
 /// Messages of all the user's chats with an id above `after`, oldest first.
-pub fn messages_since(
-    conn: &Connection,
-    user_id: i64,
-    after: i64,
-    limit: u32,
-) -> Result<(Vec<Message>, bool)> {
+fn messages_since(conn: &Connection, user_id: i64, after: i64, limit: u32) -> Result<(Vec<Message>, bool)> {
     let mut stmt = conn.prepare_cached(&format!(
         "{MESSAGE_SELECT}
          WHERE m.id > ?2 AND m.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?1)
@@ -156,4 +160,103 @@ pub fn messages_since(
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     Ok((messages, has_more))
+}
+
+/// The message `sender` already stored under `client_id`, if any.
+fn earlier_send(conn: &Connection, sender: i64, client_id: Option<&ClientId>) -> Result<Option<Sent>> {
+    let Some(client_id) = client_id else {
+        return Ok(None);
+    };
+    Ok(
+        message_by_client_id(conn, sender, client_id.as_str())?.map(|message| Sent {
+            message,
+            created: false,
+            new_chat_members: None,
+        }),
+    )
+}
+
+#[async_trait]
+impl Messages for SqliteStore {
+    async fn send_message(&self, send: NewSend, then: Then<Sent>) -> Result<Sent> {
+        self.db
+            .write_then(
+                move |conn| {
+                    let NewSend {
+                        sender,
+                        target,
+                        client_id,
+                        text,
+                        file,
+                    } = send;
+                    if let Some(earlier) = earlier_send(conn, sender, client_id.as_ref())? {
+                        return Ok(earlier);
+                    }
+                    let now = Timestamp::now();
+                    let chat = resolve_target(conn, sender, target, now)?;
+                    let attachment = match &file {
+                        Some(f) => Some(insert_attachment(
+                            conn,
+                            &NewAttachment {
+                                chat_id: chat.id,
+                                uploader_id: sender,
+                                filename: f.filename.as_str(),
+                                content_type: f.content_type,
+                                size: f.size,
+                                sha256: &f.sha256,
+                            },
+                            now,
+                        )?),
+                        None => None,
+                    };
+                    let message = insert_message(
+                        conn,
+                        &NewMessage {
+                            chat_id: chat.id,
+                            chat_kind: chat.kind,
+                            sender_id: sender,
+                            kind: if file.is_some() {
+                                MessageKind::File
+                            } else {
+                                MessageKind::Text
+                            },
+                            text: text.as_ref().map(MessageText::as_str),
+                            attachment,
+                            client_id: client_id.as_ref().map(ClientId::as_str),
+                        },
+                        now,
+                    )?;
+                    Ok(Sent {
+                        message,
+                        created: true,
+                        new_chat_members: chat.created_with,
+                    })
+                },
+                then,
+            )
+            .await
+    }
+
+    async fn precheck_send(
+        &self,
+        sender: i64,
+        target: ChatTarget,
+        client_id: Option<ClientId>,
+    ) -> Result<Precheck> {
+        self.db
+            .read(move |conn| {
+                if let Some(earlier) = earlier_send(conn, sender, client_id.as_ref())? {
+                    return Ok(Precheck::Earlier(Box::new(earlier)));
+                }
+                check_target(conn, sender, target)?;
+                Ok(Precheck::Proceed)
+            })
+            .await
+    }
+
+    async fn messages_since(&self, user_id: i64, after: i64, limit: u32) -> Result<(Vec<Message>, bool)> {
+        self.db
+            .read(move |conn| messages_since(conn, user_id, after, limit))
+            .await
+    }
 }

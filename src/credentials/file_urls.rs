@@ -76,23 +76,79 @@ impl FileSigner {
         self.mac(id, exp).verify_slice(&sig).is_ok()
     }
 
-    /// Mints the URL of a message's attachment, if it has one.
-    pub fn sign_message(&self, message: &mut Message) {
-        if let Some(attachment) = &mut message.attachment {
-            attachment.url = self.url(attachment.id, &attachment.filename);
-        }
+    /// `value` with every attachment URL in it minted afresh. The doors call
+    /// this on everything they send (REST answers, acks, events), and only
+    /// they do: values inside the server carry no URL.
+    pub fn signed<T: Signable>(&self, mut value: T) -> T {
+        value.sign(self);
+        value
     }
+}
 
-    pub fn sign_messages(&self, messages: &mut [Message]) {
-        messages.iter_mut().for_each(|m| self.sign_message(m));
-    }
+/// A value that may carry attachments, whose URLs are minted on the way out.
+pub trait Signable {
+    fn sign(&mut self, signer: &FileSigner);
+}
 
-    pub fn sign_chat(&self, chat: &mut Chat) {
-        if let Some(message) = &mut chat.last_message {
-            self.sign_message(message);
+impl Signable for Message {
+    fn sign(&mut self, signer: &FileSigner) {
+        if let Some(attachment) = &mut self.attachment {
+            attachment.url = signer.url(attachment.id, &attachment.filename);
         }
     }
 }
+
+impl Signable for Chat {
+    fn sign(&mut self, signer: &FileSigner) {
+        self.last_message.sign(signer);
+    }
+}
+
+impl<T: Signable> Signable for Option<T> {
+    fn sign(&mut self, signer: &FileSigner) {
+        if let Some(value) = self {
+            value.sign(signer);
+        }
+    }
+}
+
+impl<T: Signable> Signable for Vec<T> {
+    fn sign(&mut self, signer: &FileSigner) {
+        self.iter_mut().for_each(|v| v.sign(signer));
+    }
+}
+
+impl<T: Signable> Signable for Box<T> {
+    fn sign(&mut self, signer: &FileSigner) {
+        (**self).sign(signer);
+    }
+}
+
+/// `Signable` for a struct whose listed fields are: the answers and event
+/// payloads that hold messages or chats.
+#[macro_export]
+macro_rules! signable_fields {
+    ($t:ty { $($field:ident),* }) => {
+        impl $crate::credentials::Signable for $t {
+            fn sign(&mut self, signer: &$crate::credentials::FileSigner) {
+                let _ = signer;
+                $( $crate::credentials::Signable::sign(&mut self.$field, signer); )*
+            }
+        }
+    };
+}
+
+/// Values without attachments, so that every answer can go through the
+/// same door.
+macro_rules! nothing_to_sign {
+    ($($t:ty),*) => {
+        $(impl Signable for $t {
+            fn sign(&mut self, _: &FileSigner) {}
+        })*
+    };
+}
+
+nothing_to_sign!(crate::domain::User, crate::domain::ReadMarker, ());
 
 /// HMAC accepts keys of any length; this cannot happen.
 fn unreachable_hmac() -> HmacSha256 {

@@ -1,11 +1,16 @@
-//! SQL for `chats` and `chat_members`: direct chats, groups, membership,
-//! read markers, and a chat as one viewer sees it.
+//! Chats: `chats` and `chat_members` (direct chats, membership, read
+//! markers, a chat as one viewer sees it) and the store's `Chats`
+//! operations.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::messages::message_by_id;
-use crate::domain::{Chat, ChatKind, Member, Role, Timestamp};
-use crate::error::Result;
+use super::SqliteStore;
+use super::access::member_chat;
+use super::messages::{self, message_by_id, message_in_chat};
+use crate::domain::{Chat, ChatKind, HistoryPage, Member, ReadMarker, Role, Timestamp};
+use crate::error::{AppError, Result};
+use crate::store::{Chats, Expect, History, ReadMarked, Then};
 
 /// A `chats` row.
 #[derive(Debug, Clone)]
@@ -109,28 +114,6 @@ pub fn insert_direct_chat(conn: &Connection, creator: i64, peer: i64, now: Times
     Ok(id)
 }
 
-/// Creates a group owned by `owner`; `members` must exist and must not
-/// contain the owner. Returns its id.
-pub fn insert_group(
-    conn: &Connection,
-    name: &str,
-    owner: i64,
-    members: &[i64],
-    now: Timestamp,
-) -> Result<i64> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO chats (kind, name, created_by, created_at, last_activity_at)
-         VALUES ('group', ?1, ?2, ?3, ?3)",
-    )?;
-    stmt.execute(params![name, owner, now.0])?;
-    let id = conn.last_insert_rowid();
-    insert_member(conn, id, owner, Role::Owner, now)?;
-    for &user in members {
-        insert_member(conn, id, user, Role::Member, now)?;
-    }
-    Ok(id)
-}
-
 pub fn insert_member(
     conn: &Connection,
     chat_id: i64,
@@ -145,17 +128,10 @@ pub fn insert_member(
     Ok(())
 }
 
-pub fn set_role(conn: &Connection, chat_id: i64, user_id: i64, role: Role) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("UPDATE chat_members SET role = ?3 WHERE chat_id = ?1 AND user_id = ?2")?;
-    stmt.execute(params![chat_id, user_id, role.as_str()])?;
-    Ok(())
-}
-
-const MEMBER_SELECT: &str = "SELECT cm.user_id, u.username, u.display_name, cm.role, cm.joined_at
+pub(super) const MEMBER_SELECT: &str = "SELECT cm.user_id, u.username, u.display_name, cm.role, cm.joined_at
      FROM chat_members cm JOIN users u ON u.id = cm.user_id";
 
-fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+pub(super) fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
     Ok(Member {
         user_id: row.get(0)?,
         username: row.get(1)?,
@@ -173,20 +149,6 @@ pub fn members(conn: &Connection, chat_id: i64) -> Result<Vec<Member>> {
     ))?;
     let rows = stmt.query_map([chat_id], member_from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-pub fn member(conn: &Connection, chat_id: i64, user_id: i64) -> Result<Option<Member>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{MEMBER_SELECT} WHERE cm.chat_id = ?1 AND cm.user_id = ?2"
-    ))?;
-    Ok(stmt
-        .query_row(params![chat_id, user_id], member_from_row)
-        .optional()?)
-}
-
-pub fn member_count(conn: &Connection, chat_id: i64) -> Result<i64> {
-    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM chat_members WHERE chat_id = ?1")?;
-    Ok(stmt.query_row([chat_id], |r| r.get(0))?)
 }
 
 /// Ids of every chat the user belongs to (index-only).
@@ -272,4 +234,87 @@ pub fn chat_view(conn: &Connection, chat: &ChatRow, marker: &Membership) -> Resu
         last_message,
         unread_count: unread_count(chat, marker),
     })
+}
+
+#[async_trait]
+impl Chats for SqliteStore {
+    async fn chats_of(&self, user_id: i64) -> Result<Vec<Chat>> {
+        self.db
+            .read(move |conn| {
+                chats_for_user(conn, user_id)?
+                    .iter()
+                    .map(|(chat, membership)| chat_view(conn, chat, membership))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn chat_ids_of(&self, user_id: i64) -> Result<Vec<i64>> {
+        self.db.read(move |conn| chat_ids_for_user(conn, user_id)).await
+    }
+
+    async fn check_member(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<()> {
+        self.db
+            .read(move |conn| member_chat(conn, user_id, chat_id, expect).map(|_| ()))
+            .await
+    }
+
+    async fn chat_for(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<Chat> {
+        self.db
+            .read(move |conn| {
+                let (row, membership) = member_chat(conn, user_id, chat_id, expect)?;
+                chat_view(conn, &row, &membership)
+            })
+            .await
+    }
+
+    async fn history(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        expect: Expect,
+        page: HistoryPage,
+    ) -> Result<History> {
+        self.db
+            .read(move |conn| {
+                let (chat, membership) = member_chat(conn, user_id, chat_id, expect)?;
+                let (messages, has_more) = messages::history(conn, chat_id, chat.kind, page)?;
+                Ok(History {
+                    chat: chat_view(conn, &chat, &membership)?,
+                    messages,
+                    has_more,
+                })
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        message_id: i64,
+        then: Then<ReadMarked>,
+    ) -> Result<ReadMarked> {
+        self.db
+            .write_then(
+                move |conn| {
+                    let (_, membership) = member_chat(conn, user_id, chat_id, Expect::AnyChat)?;
+                    if !message_in_chat(conn, message_id, chat_id)? {
+                        return Err(AppError::NotFound(format!(
+                            "message {message_id} is not in chat {chat_id}"
+                        )));
+                    }
+                    let moved = advance_read_marker(conn, chat_id, user_id, message_id)?;
+                    Ok(ReadMarked {
+                        marker: ReadMarker {
+                            chat_id,
+                            message_id: membership.last_read_message_id.max(message_id),
+                        },
+                        moved,
+                    })
+                },
+                then,
+            )
+            .await
+    }
 }

@@ -1,9 +1,13 @@
 //! Who is online: a count of open sockets per user on this node. A user is
-//! online from their first socket to their last. (With several nodes this
-//! map moves to the shared adapter's store; nothing else needs to change.)
+//! online from their first socket to their last. Sockets count themselves
+//! in and out (`realtime`); anything that sends a user out marks them with
+//! [`Presence::decorate`]. (With several nodes this map moves behind an
+//! interface with a shared implementation; nothing else needs to change.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::domain::User;
 
 #[derive(Clone, Default)]
 pub struct Presence {
@@ -13,6 +17,12 @@ pub struct Presence {
 impl Presence {
     pub fn is_online(&self, user_id: i64) -> bool {
         self.lock().contains_key(&user_id)
+    }
+
+    /// A user as sent out: `online` comes from here, not the database.
+    pub fn decorate(&self, mut user: User) -> User {
+        user.online = self.is_online(user.id);
+        user
     }
 
     /// Counts a new socket; true when it is the user's first.

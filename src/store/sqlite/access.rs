@@ -1,19 +1,14 @@
-//! Who may see and write to which chat. Synchronous rules over a
-//! connection, so that they run inside the same read or write transaction
-//! as the work they guard.
+//! Who may see and write to which chat: rules over a connection, so that
+//! they run inside the same read or write transaction as the work they
+//! guard.
 
 use rusqlite::Connection;
 
+use super::chats::{self, ChatRow, Membership};
+use super::users::user_exists;
 use crate::domain::{ChatKind, ChatTarget, Timestamp};
 use crate::error::{AppError, Result};
-use crate::store::{self, ChatRow, Membership};
-
-/// Whether the id names any chat or must name a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    AnyChat,
-    Group,
-}
+use crate::store::Expect;
 
 /// The chat `chat_id` if `user_id` belongs to it: 404 when it does not
 /// exist (or is not a group when a group is expected), 403 `not_a_member`
@@ -24,14 +19,14 @@ pub fn member_chat(
     chat_id: i64,
     expect: Expect,
 ) -> Result<(ChatRow, Membership)> {
-    let chat = store::chat_by_id(conn, chat_id)?;
+    let chat = chats::chat_by_id(conn, chat_id)?;
     let chat = match (chat, expect) {
         (Some(chat), Expect::AnyChat) => chat,
         (Some(chat), Expect::Group) if chat.kind == ChatKind::Group => chat,
         (_, Expect::AnyChat) => return Err(AppError::ChatNotFound(chat_id)),
         (_, Expect::Group) => return Err(AppError::GroupNotFound(chat_id)),
     };
-    let membership = store::membership(conn, chat_id, user_id)?.ok_or(AppError::NotAMember(chat_id))?;
+    let membership = chats::membership(conn, chat_id, user_id)?.ok_or(AppError::NotAMember(chat_id))?;
     Ok((chat, membership))
 }
 
@@ -55,17 +50,17 @@ pub fn resolve_target(
     let (chat_id, expect) = match target {
         ChatTarget::User(peer) => {
             // An existing chat implies an existing peer: one lookup per send.
-            if let Some(id) = store::direct_chat_between(conn, sender, peer)? {
+            if let Some(id) = chats::direct_chat_between(conn, sender, peer)? {
                 return Ok(ResolvedChat {
                     id,
                     kind: ChatKind::Direct,
                     created_with: None,
                 });
             }
-            if !store::user_exists(conn, peer)? {
+            if !user_exists(conn, peer)? {
                 return Err(AppError::UserNotFound(peer));
             }
-            let id = store::insert_direct_chat(conn, sender, peer, now)?;
+            let id = chats::insert_direct_chat(conn, sender, peer, now)?;
             let mut members = vec![sender, peer];
             members.dedup();
             return Ok(ResolvedChat {
@@ -90,7 +85,7 @@ pub fn resolve_target(
 /// refused before it starts (a file upload's bytes).
 pub fn check_target(conn: &Connection, sender: i64, target: ChatTarget) -> Result<()> {
     match target {
-        ChatTarget::User(peer) if store::user_exists(conn, peer)? => Ok(()),
+        ChatTarget::User(peer) if user_exists(conn, peer)? => Ok(()),
         ChatTarget::User(peer) => Err(AppError::UserNotFound(peer)),
         ChatTarget::Chat(id) => member_chat(conn, sender, id, Expect::AnyChat).map(|_| ()),
         ChatTarget::Group(id) => member_chat(conn, sender, id, Expect::Group).map(|_| ()),

@@ -1,17 +1,22 @@
-//! The outbox: what committed writes have to tell connected clients, in
-//! commit order.
+//! The events domain operations produce, and the outbox they go to: what
+//! committed writes have to tell connected clients, in commit order.
 //!
-//! Domain operations publish events from their `after_commit` hook, which
-//! the database writer runs on its one thread in commit order; a single task
-//! (the relay, in `relay.rs`) takes them off this queue and emits them
-//! through Socket.IO rooms one after another. One producer order, one
-//! consumer: a chat's messages reach every socket in id order even when many
-//! senders write at once, and nothing is emitted that did not commit.
+//! Domain operations publish events from the hook the store runs after the
+//! write commits, in commit order; a single task (the relay, in
+//! `realtime/relay.rs`) takes them off this queue and emits them through
+//! Socket.IO rooms one after another. One producer order, one consumer: a
+//! chat's messages reach every socket in id order even when many senders
+//! write at once, and nothing is emitted that did not commit. This module
+//! sits below the domains and below `realtime`, which both use it.
 
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
 use crate::domain::{Chat, Member, Message};
+
+/// Where a send came from: the sending socket does not get its own message
+/// back (the sender's other devices do).
+pub type Origin = Option<Sid>;
 
 /// A committed change that clients must hear about.
 #[derive(Debug, Clone)]

@@ -1,12 +1,16 @@
-//! SQL for `attachments`: one row per uploaded file; the bytes are in the
-//! blob store under the row's sha256.
+//! Attachments: one row per uploaded file (the bytes are in the blob store
+//! under the row's sha256), and the store's `Files` operations.
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::SqliteStore;
+use super::chats::membership;
 use crate::domain::{Attachment, Timestamp};
-use crate::error::Result;
+use crate::error::{AppError, Result};
+use crate::store::Files;
 
 /// An attachment about to be stored.
 pub struct NewAttachment<'a> {
@@ -43,7 +47,7 @@ pub fn insert_attachment(conn: &Connection, new: &NewAttachment<'_>, now: Timest
 }
 
 /// An attachment and the chat it was sent to.
-pub fn attachment_by_id(conn: &Connection, id: i64) -> Result<Option<(Attachment, i64)>> {
+fn attachment_by_id(conn: &Connection, id: i64) -> Result<Option<(Attachment, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, filename, content_type, size, sha256, chat_id FROM attachments WHERE id = ?1",
     )?;
@@ -66,8 +70,28 @@ pub fn attachment_by_id(conn: &Connection, id: i64) -> Result<Option<(Attachment
 }
 
 /// Every blob key some attachment refers to.
-pub fn referenced_blobs(conn: &Connection) -> Result<HashSet<String>> {
+fn referenced_blobs(conn: &Connection) -> Result<HashSet<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT sha256 FROM attachments")?;
     let keys = stmt.query_map([], |r| r.get(0))?;
     Ok(keys.collect::<rusqlite::Result<HashSet<_>>>()?)
+}
+
+#[async_trait]
+impl Files for SqliteStore {
+    async fn attachment(&self, id: i64, viewer: Option<i64>) -> Result<Attachment> {
+        self.db
+            .read(move |conn| {
+                let (attachment, chat_id) = attachment_by_id(conn, id)?
+                    .ok_or_else(|| AppError::NotFound(format!("file {id} does not exist")))?;
+                if let Some(user_id) = viewer {
+                    membership(conn, chat_id, user_id)?.ok_or(AppError::NotAMember(chat_id))?;
+                }
+                Ok(attachment)
+            })
+            .await
+    }
+
+    async fn referenced_blobs(&self) -> Result<HashSet<String>> {
+        self.db.read(referenced_blobs).await
+    }
 }

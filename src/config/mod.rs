@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::store::SyncMode;
+mod ip_range;
+
+pub use ip_range::IpRange;
 
 /// A self-hosted chat server: REST and Socket.IO v4 on embedded SQLite.
 #[derive(Debug, Parser)]
@@ -37,6 +39,17 @@ pub struct BackupArgs {
     /// The backup file to write; must not exist yet.
     #[arg(long)]
     pub to: PathBuf,
+}
+
+/// How hard SQLite works to survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// `synchronous=NORMAL`: in WAL mode a commit survives a crash of the
+    /// process; the last commits before a power loss may be lost.
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss, at
+    /// the price of one fsync per commit batch.
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,7 +192,7 @@ pub struct Config {
     /// 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For header names the client.
     /// Nobody else's is believed.
     #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<crate::limits::IpRange>,
+    pub trusted_proxies: Vec<IpRange>,
 
     /// Origins (comma-separated, e.g. https://app.example.com) allowed to
     /// call the API and Socket.IO from a browser. Default: none, only the

@@ -1,9 +1,12 @@
-//! SQL for the `users` table.
+//! Accounts: the `users` table and the store's `Users` operations.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::SqliteStore;
 use crate::domain::{Timestamp, User};
 use crate::error::{AppError, Result};
+use crate::store::{NewUser, UserQuery, Users};
 
 const USER_COLUMNS: &str = "id, username, display_name, last_seen_at, created_at";
 
@@ -19,7 +22,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// Inserts a user; a taken username (any case) is `username_taken`.
-pub fn insert_user(
+fn insert_user(
     conn: &Connection,
     username: &str,
     display_name: &str,
@@ -51,23 +54,23 @@ pub fn insert_user(
     }
 }
 
-pub fn username_exists(conn: &Connection, username: &str) -> Result<bool> {
+fn username_exists(conn: &Connection, username: &str) -> Result<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?;
     Ok(stmt.exists([username])?)
 }
 
-pub fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>> {
+fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
     Ok(stmt.query_row([id], user_from_row).optional()?)
 }
 
-pub fn user_exists(conn: &Connection, id: i64) -> Result<bool> {
+pub(super) fn user_exists(conn: &Connection, id: i64) -> Result<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?;
     Ok(stmt.exists([id])?)
 }
 
 /// The user and their password hash, for login.
-pub fn credentials_by_username(conn: &Connection, username: &str) -> Result<Option<(User, String)>> {
+fn credentials_by_username(conn: &Connection, username: &str) -> Result<Option<(User, String)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"
     ))?;
@@ -81,7 +84,7 @@ pub fn credentials_by_username(conn: &Connection, username: &str) -> Result<Opti
 
 /// Users by id after `after`; with a prefix, only those whose username or
 /// display name starts with it (case-insensitive). Returns up to `fetch`.
-pub fn list_users(conn: &Connection, prefix: Option<&str>, after: i64, fetch: u32) -> Result<Vec<User>> {
+fn list_users(conn: &Connection, prefix: Option<&str>, after: i64, fetch: u32) -> Result<Vec<User>> {
     let rows = match prefix {
         None => {
             let mut stmt = conn.prepare_cached(&format!(
@@ -116,8 +119,55 @@ fn escape_like(s: &str) -> String {
     out
 }
 
-pub fn set_last_seen(conn: &Connection, user_id: i64, at: Timestamp) -> Result<()> {
+fn set_last_seen(conn: &Connection, user_id: i64, at: Timestamp) -> Result<()> {
     let mut stmt = conn.prepare_cached("UPDATE users SET last_seen_at = ?1 WHERE id = ?2")?;
     stmt.execute(params![at.0, user_id])?;
     Ok(())
+}
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        self.db
+            .write(move |conn| {
+                insert_user(
+                    conn,
+                    new.username.as_str(),
+                    new.display_name.as_str(),
+                    &new.password_hash,
+                    Timestamp::now(),
+                )
+            })
+            .await
+    }
+
+    async fn username_taken(&self, username: &str) -> Result<bool> {
+        let username = username.to_string();
+        self.db.read(move |conn| username_exists(conn, &username)).await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        let username = username.to_string();
+        self.db
+            .read(move |conn| credentials_by_username(conn, &username))
+            .await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<User>> {
+        self.db.read(move |conn| user_by_id(conn, id)).await
+    }
+
+    async fn user_exists(&self, id: i64) -> Result<bool> {
+        self.db.read(move |conn| user_exists(conn, id)).await
+    }
+
+    async fn list_users(&self, query: UserQuery) -> Result<Vec<User>> {
+        self.db
+            .read(move |conn| list_users(conn, query.prefix.as_deref(), query.after, query.fetch))
+            .await
+    }
+
+    async fn set_last_seen(&self, user_id: i64, at: Timestamp) -> Result<()> {
+        self.db.write(move |conn| set_last_seen(conn, user_id, at)).await
+    }
 }
