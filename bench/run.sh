@@ -14,11 +14,12 @@
 # Accounts are created at each server's default password-hash cost; the login
 # scenario gives both servers the same cost (REAL_HASH).
 #
-# usage: bench/run.sh                 (everything, ~55 minutes on 2 cores)
+# usage: bench/run.sh                 (everything, ~70 minutes on 2 cores)
 #        ROUNDS=1 SECONDS_PER_RATE=3 bench/run.sh     (a quicker look)
 #        SERVERS=rust bench/run.sh    (one server only)
 #        SCENARIOS=soak bench/run.sh  (4 minutes of steady direct load per variant)
 #        BUILD=0 bench/run.sh         (use target/release as it is)
+#        SCENARIOS=soak APPEND=1 bench/run.sh  (a soak added to the last run's page)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,7 +27,7 @@ cd "$root"
 # What the caller set, for the report's "Command:" line.
 given=()
 for v in SERVERS DIRECT_RATES FANOUT_RATES IDLE_SIZES HISTORY_MESSAGES SCENARIOS TUNED_SCENARIOS \
-  AFTER_SECONDS SOAK_SECONDS SOAK_RATE; do
+  AFTER_SECONDS SOAK_SECONDS SOAK_RATE NODE_FLAGS; do
   if [ -n "${!v+x}" ]; then
     case ${!v} in
       *' '*) given+=("$v=\"${!v}\"") ;;
@@ -51,7 +52,21 @@ TUNED_SCENARIOS="${TUNED_SCENARIOS:-direct fanout soak}"
 AFTER_SECONDS="${AFTER_SECONDS:-25}"
 SOAK_SECONDS="${SOAK_SECONDS:-240}"
 SOAK_RATE="${SOAK_RATE:-3000}"
+# Extra flags for the Node reference. By default it hashes at chat-server's
+# default cost (19 MiB, t=2, p=1), so both do the same work per account and
+# per login; its own default (64 MiB, t=3, p=4) makes account setup take
+# about 4 minutes per 1000 accounts (NODE_FLAGS= for that: ~25 minutes more).
+NODE_FLAGS="${NODE_FLAGS---argon2-memory-kib 19456 --argon2-time-cost 2 --argon2-parallelism 1}"
 BUILD="${BUILD:-1}"
+# APPEND=1: add to target/bench/results.jsonl instead of starting it over, so
+# e.g. a soak after a full run lands on the same page.
+APPEND="${APPEND:-0}"
+for s in $SERVERS; do
+  case $s in rust | rust-tuned | node) ;; *) echo "unknown server variant: $s (rust, rust-tuned, node)" >&2 && exit 1 ;; esac
+done
+for s in $SCENARIOS; do
+  case $s in startup | idle | direct | fanout | history | login | soak) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
+done
 out="$root/target/bench"
 results="$out/results.jsonl"
 mkdir -p "$out"
@@ -101,7 +116,8 @@ server_cmd() { # server data port [extra flags...]
         "${flags[@]}" "$@"
       ;;
     node)
-      echo taskset -c 0 node "$out/node-reference/server.js" --addr "127.0.0.1:$port" --data-dir "$data" "$@"
+      # shellcheck disable=SC2086
+      echo taskset -c 0 node "$out/node-reference/server.js" --addr "127.0.0.1:$port" --data-dir "$data" $NODE_FLAGS "$@"
       ;;
     *)
       echo "unknown server variant: $server (rust, rust-tuned, node)" >&2
@@ -227,7 +243,7 @@ run_scenarios() { # server round
   done
 }
 
-: >"$results"
+if [ "$APPEND" != 1 ]; then : >"$results"; fi
 run_started=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
   # Alternate which server goes first, so drift over the run hits both.
@@ -245,9 +261,9 @@ echo "== report"
   echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cores"
   echo "- RAM: $(free -g | awk '/^Mem:/ {print $2}') GiB"
   echo "- Kernel: $(uname -r); Rust: $(rustc --version | cut -d' ' -f2); Node: $(node --version 2>/dev/null || echo none)"
-  echo "- Command: \`ROUNDS=$ROUNDS SECONDS_PER_RATE=$SECONDS_PER_RATE ${given[*]:+${given[*]} }bench/run.sh\`"
+  echo "- Command: \`ROUNDS=$ROUNDS SECONDS_PER_RATE=$SECONDS_PER_RATE ${given[*]:+${given[*]} }bench/run.sh\`$([ "$APPEND" = 1 ] && echo ', added to the results of the runs before it')"
   echo "- Build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes')"
-  echo "- Run time: $((($(date +%s) - run_started) / 60)) minutes"
+  echo "- Run time: $((($(date +%s) - run_started) / 60)) min"
 } >"$out/machine.md"
 python3 "$root/bench/compose.py" "$root/bench/BENCHMARKS.template.md" "$out/machine.md" "$out/tables.md" >"$root/docs/BENCHMARKS.md"
 echo "wrote docs/BENCHMARKS.md and docs/bench-direct.svg"

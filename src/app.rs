@@ -68,10 +68,17 @@ struct Health {
     status: &'static str,
 }
 
-/// Liveness: 200 while the server serves.
-#[utoipa::path(get, path = "/healthz", tag = "Health", responses((status = 200, description = "Serving", body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+/// Liveness and readiness: 200 while the server serves and its database
+/// answers; 503 `unavailable` while the database cannot be reached.
+#[utoipa::path(get, path = "/healthz", tag = "Health", responses(
+    (status = 200, description = "Serving", body = Health),
+    (status = 503, description = "`unavailable`: the database cannot be reached", body = crate::error::ErrorResponse),
+))]
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<Health>, AppError> {
+    state.store.health().await?;
+    Ok(Json(Health { status: "ok" }))
 }
 
 async fn not_found(uri: axum::http::Uri) -> AppError {

@@ -58,8 +58,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("the server is shutting down")]
-    Unavailable,
+    /// The server is shutting down, or the database cannot be reached.
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
     #[error("the request headers are larger than {0} bytes")]
@@ -68,6 +69,9 @@ pub enum AppError {
     #[error("internal server error")]
     Internal(String),
 }
+
+/// What `unavailable` says when the server is on its way out.
+pub const SHUTTING_DOWN: &str = "the server is shutting down";
 
 impl AppError {
     /// The contract's machine-readable code.
@@ -91,7 +95,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
-            AppError::Unavailable => "unavailable",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Timeout(_) => "timeout",
             AppError::HeadersTooLarge(_) => "headers_too_large",
             AppError::Internal(_) => "internal",
@@ -115,7 +119,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable | AppError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -19,6 +19,20 @@ fn main() -> ExitCode {
 }
 
 fn backup(args: &BackupArgs) -> ExitCode {
+    if let Some(url) = args
+        .database_url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
+        eprintln!(
+            "chat-server backup copies the SQLite store. For PostgreSQL use its own tools, e.g.\n  \
+             pg_dump --format=custom --file {} '{}'\n\
+             (restore with pg_restore into an empty database), and copy the blob store as usual.",
+            args.to.display(),
+            chat_server::store::postgres::redact(url)
+        );
+        return ExitCode::from(2);
+    }
     match chat_server::store::sqlite::backup(&db_file(&args.data_dir), &args.to) {
         Ok(()) => {
             println!("backed up to {}", args.to.display());
@@ -32,7 +46,15 @@ fn backup(args: &BackupArgs) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // tokio-postgres logs every statement with its parameters at debug
+    // level (password hashes among them): never below info unless asked for
+    // by name.
+    let directives = if config.log.contains("tokio_postgres") {
+        config.log.clone()
+    } else {
+        format!("{},tokio_postgres=info", config.log)
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: escape codes in a log file are noise, and
     // writing them is work on every line.
     let logs = tracing_subscriber::fmt()

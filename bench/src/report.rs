@@ -109,8 +109,11 @@ impl Summary<'_> {
         );
     }
 
+    /// A row of medians; left out when the results have no line for it
+    /// (a run of some scenarios only).
     fn row(&mut self, label: &str, lines: &[Value], filter: Filter, path: &str, higher: bool) {
-        self.values(label, &|s| med(lines, s, filter, path), higher, false);
+        let ran = lines.iter().any(filter);
+        self.values(label, &|s| med(lines, s, filter, path), higher, !ran);
     }
 }
 
@@ -195,6 +198,36 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
     rounds.sort_unstable();
     rounds.dedup();
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Medians over {} round{} (A/B alternating).",
+        rounds.len(),
+        if rounds.len() == 1 { "" } else { "s" }
+    );
+    if SUMMARY_SCENARIOS
+        .iter()
+        .any(|s| lines.iter().any(|l| l["scenario"] == *s))
+    {
+        summary(&mut out, &lines);
+    }
+    if !rates_of(&lines, "direct").is_empty() {
+        direct_table(&mut out, &lines);
+    }
+    if !rates_of(&lines, "fanout").is_empty() {
+        fanout_table(&mut out, &lines);
+    }
+    soak_table(&mut out, &lines);
+    std::fs::write(markdown, out)?;
+    std::fs::write(svg, chart(&lines))?;
+    Ok(())
+}
+
+/// The scenarios the summary table is made of.
+const SUMMARY_SCENARIOS: [&str; 6] = ["startup", "idle", "direct", "fanout", "history", "direct+login"];
+
+/// One row per measure, a column per server variant, the ratio of
+/// chat-server with its defaults against Node.
+fn summary(out: &mut String, lines: &[Value]) {
     let is = scenario_is;
     let tuned = lines.iter().any(|l| l["server"] == "rust-tuned");
     let columns: Vec<&'static str> = SERVERS
@@ -203,8 +236,7 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
         .collect();
     let _ = writeln!(
         out,
-        "Medians over {} rounds (A/B alternating). The ratio is how many times better chat-server with its default flags is than Node.\n",
-        rounds.len()
+        "The ratio is how many times better chat-server with its default flags is than Node.\n"
     );
     let header: Vec<&str> = columns
         .iter()
@@ -220,90 +252,94 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
         "---|".repeat(columns.len())
     );
     let mut t = Summary {
-        out: &mut out,
+        out,
         columns: columns.clone(),
     };
     t.row(
         "start to healthy (ms)",
-        &lines,
+        lines,
         &is("startup"),
         "start_to_healthy_ms",
         false,
     );
     t.row(
         "idle RSS after start (MiB)",
-        &lines,
+        lines,
         &is("startup"),
         "idle_rss_mib",
         false,
     );
-    for sockets in idle_sizes(&lines) {
+    for sockets in idle_sizes(lines) {
         let f = move |l: &Value| l["scenario"] == "idle" && get(l, "sockets_target") == Some(sockets);
         t.row(
             &format!("RSS per idle socket, {sockets:.0} sockets (KB)"),
-            &lines,
+            lines,
             &f,
             "kb_per_socket",
             false,
         );
         t.row(
             &format!("connects per second, {sockets:.0} sockets"),
-            &lines,
+            lines,
             &f,
             "connects_per_second",
             true,
         );
     }
+    let no_direct = rates_of(lines, "direct").is_empty();
+    let no_fanout = rates_of(lines, "fanout").is_empty();
     t.values(
         "highest direct rate with delivery p99 < 50 ms and nothing lost (msg/s)",
-        &|s| highest_clean(&lines, s, "direct"),
+        &|s| highest_clean(lines, s, "direct"),
         true,
-        false,
+        no_direct,
     );
-    memory_rows(&mut t, &lines, "direct", "direct-after", "direct");
+    memory_rows(&mut t, lines, "direct", "direct-after", "direct");
     t.values(
         "fan-out peak deliveries per second",
-        &|s| max_of(&lines, s, "fanout", "deliveries_per_second"),
+        &|s| max_of(lines, s, "fanout", "deliveries_per_second"),
         true,
-        false,
+        no_fanout,
     );
     t.values(
         "fan-out deliveries per second with p99 to last member < 50 ms",
-        &|s| highest_clean_value(&lines, s, "fanout", "deliveries_per_second"),
+        &|s| highest_clean_value(lines, s, "fanout", "deliveries_per_second"),
         true,
-        false,
+        no_fanout,
     );
-    memory_rows(&mut t, &lines, "fanout", "fanout-after", "fan-out");
+    memory_rows(&mut t, lines, "fanout", "fanout-after", "fan-out");
     t.row(
         "history pages per second (64 clients)",
-        &lines,
+        lines,
         &is("history"),
         "pages_per_second",
         true,
     );
     t.row(
         "history page p99 (ms)",
-        &lines,
+        lines,
         &is("history"),
         "latency.p99_ms",
         false,
     );
     t.row(
         "logins per second (during chat load)",
-        &lines,
+        lines,
         &is("direct+login"),
         "logins_per_second",
         true,
     );
     t.row(
         "chat delivery p99 during logins (ms)",
-        &lines,
+        lines,
         &is("direct+login"),
         "delivery.p99_ms",
         false,
     );
+}
 
-    let direct_memory = has_field(&lines, "direct", "server_rss_peak_kib");
+fn direct_table(out: &mut String, lines: &[Value]) {
+    let direct_memory = has_field(lines, "direct", "server_rss_peak_kib");
     let _ = writeln!(out, "\n#### Direct messages by rate (500 pairs)\n");
     let _ = writeln!(
         out,
@@ -315,11 +351,11 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
         },
         if direct_memory { "---|" } else { "" },
     );
-    for rate in rates_of(&lines, "direct") {
+    for rate in rates_of(lines, "direct") {
         for server in SERVERS {
             let f = move |l: &Value| l["scenario"] == "direct" && get(l, "target_rate") == Some(rate);
-            let m = |p: &str| fmt(med(&lines, server, &f, p));
-            if med(&lines, server, &f, "sent").is_none() {
+            let m = |p: &str| fmt(med(lines, server, &f, p));
+            if med(lines, server, &f, "sent").is_none() {
                 continue;
             }
             let _ = writeln!(
@@ -336,14 +372,17 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
                 m("server_cpu"),
                 m("generator.cpu"),
                 if direct_memory {
-                    format!(" {} |", memory_cell(&lines, server, &f))
+                    format!(" {} |", memory_cell(lines, server, &f))
                 } else {
                     String::new()
                 },
             );
         }
     }
-    let fanout_memory = has_field(&lines, "fanout", "server_rss_peak_kib");
+}
+
+fn fanout_table(out: &mut String, lines: &[Value]) {
+    let fanout_memory = has_field(lines, "fanout", "server_rss_peak_kib");
     let _ = writeln!(out, "\n#### Fan-out by rate (one group, all members connected)\n");
     let _ = writeln!(
         out,
@@ -355,11 +394,11 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
         },
         if fanout_memory { "---|" } else { "" },
     );
-    for rate in rates_of(&lines, "fanout") {
+    for rate in rates_of(lines, "fanout") {
         for server in SERVERS {
             let f = move |l: &Value| l["scenario"] == "fanout" && get(l, "target_rate") == Some(rate);
-            let m = |p: &str| fmt(med(&lines, server, &f, p));
-            if med(&lines, server, &f, "sent").is_none() {
+            let m = |p: &str| fmt(med(lines, server, &f, p));
+            if med(lines, server, &f, "sent").is_none() {
                 continue;
             }
             let _ = writeln!(
@@ -373,17 +412,13 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
                 m("server_cpu"),
                 m("generator.cpu"),
                 if fanout_memory {
-                    format!(" {} |", memory_cell(&lines, server, &f))
+                    format!(" {} |", memory_cell(lines, server, &f))
                 } else {
                     String::new()
                 },
             );
         }
     }
-    soak_table(&mut out, &lines);
-    std::fs::write(markdown, out)?;
-    std::fs::write(svg, chart(&lines))?;
-    Ok(())
 }
 
 /// Steady direct load (`loadgen direct --name soak`): memory and the WAL
@@ -491,7 +526,7 @@ const LOST_ROW: f64 = 100_000.0;
 
 /// Delivery p99 against offered rate for every server variant, log-log.
 fn chart(lines: &[Value]) -> String {
-    let (w, h, left, bottom, top, right) = (760.0, 420.0, 70.0, 60.0, 40.0, 160.0);
+    let (w, h, left, bottom, top, right) = (780.0, 420.0, 70.0, 60.0, 40.0, 180.0);
     let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
     for server in SERVERS {
         let mut points = Vec::new();

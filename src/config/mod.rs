@@ -36,6 +36,11 @@ pub struct BackupArgs {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// The server's --database-url: a PostgreSQL database is backed up with
+    /// pg_dump instead (this command says how).
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// The backup file to write; must not exist yet.
     #[arg(long)]
     pub to: PathBuf,
@@ -70,6 +75,13 @@ pub struct Config {
     /// Folder for the database, the JWT secret and uploaded files; created if missing.
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Where the data lives. Absent or sqlite:// : the SQLite file
+    /// <data-dir>/chat.db (sqlite:///path/to/file.db names another file);
+    /// postgres://user:password@host:port/database : PostgreSQL, for several
+    /// nodes on one database (files still go to the blob store).
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Secret for signing tokens. When absent, a random one is generated on
     /// first start and kept in <data-dir>/jwt-secret (mode 0600), so tokens
@@ -250,8 +262,28 @@ impl Config {
         Ok(*config)
     }
 
+    /// The SQLite file: `sqlite:///path` when given, else under the data dir.
     pub fn db_path(&self) -> PathBuf {
-        db_file(&self.data_dir)
+        match self
+            .database_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("sqlite://"))
+        {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => db_file(&self.data_dir),
+        }
+    }
+
+    /// Which store `--database-url` names.
+    pub fn database(&self) -> Result<Database, String> {
+        match self.database_url.as_deref().map(str::trim) {
+            None | Some("") => Ok(Database::Sqlite),
+            Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Database::Postgres(url.to_string()))
+            }
+            Some(_) => Err("--database-url must start with sqlite:// or postgres://".into()),
+        }
     }
 
     pub fn secret_path(&self) -> PathBuf {
@@ -262,6 +294,14 @@ impl Config {
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
+}
+
+/// The store `--database-url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    /// The connection URL.
+    Postgres(String),
 }
 
 /// The database file inside a data folder.

@@ -174,7 +174,7 @@ impl PasswordHasher {
         });
         if self.queue.send(job).is_err() {
             waiting.decrement(1.0);
-            return Err(AppError::Unavailable);
+            return Err(AppError::Unavailable(crate::error::SHUTTING_DOWN));
         }
         answer
             .await

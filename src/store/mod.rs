@@ -14,6 +14,8 @@
 //! leave in the order of message ids. A hook must be quick and must not
 //! block (queue an event, no I/O).
 
+pub(crate) mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -21,7 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::domain::{
     Attachment, Chat, ChatTarget, ClientId, DisplayName, FileName, GroupName, HistoryPage, Member, Message,
     MessageText, ReadMarker, Timestamp, User, Username,
@@ -217,8 +219,13 @@ pub trait Store: Users + Chats + Messages + Groups + Files {
     async fn close(&self) -> Result<()>;
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names (`--database-url`).
 pub async fn open(config: &Config) -> std::io::Result<Arc<dyn Store>> {
-    let store = sqlite::SqliteStore::open(&config.db_path(), sqlite::SqliteOptions::from_config(config))?;
-    Ok(Arc::new(store))
+    match config.database().map_err(std::io::Error::other)? {
+        Database::Sqlite => {
+            let options = sqlite::SqliteOptions::from_config(config);
+            Ok(Arc::new(sqlite::SqliteStore::open(&config.db_path(), options)?))
+        }
+        Database::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(&url).await?)),
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::WAIT;
+use crate::helpers::{WAIT, database_env, forget_database, on_postgres};
 use crate::socket::{Auth, SocketClient};
 
 fn binary() -> String {
@@ -22,9 +22,10 @@ fn binary() -> String {
 }
 
 /// Starts the server on `data` and returns it with its address.
-fn start(data: &Path, port: u16) -> (Child, std::net::SocketAddr) {
+async fn start(data: &Path, port: u16) -> (Child, std::net::SocketAddr) {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new(binary())
+        .envs(database_env(data).await)
         .args(["serve", "--no-rate-limits", "--log", "warn", "--addr"])
         .arg(addr.to_string())
         .arg("--data-dir")
@@ -81,7 +82,7 @@ async fn one_round(kill_after: Duration) {
     let dir = tempfile::TempDir::new().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
-    let (mut child, addr) = start(&data, port);
+    let (mut child, addr) = start(&data, port).await;
     wait_healthy(addr).await;
 
     let http = reqwest::Client::new();
@@ -173,7 +174,7 @@ async fn one_round(kill_after: Duration) {
     );
 
     // Restart on the same data.
-    let (mut child, addr) = start(&data, free_port());
+    let (mut child, addr) = start(&data, free_port()).await;
     wait_healthy(addr).await;
     assert_eq!(
         std::fs::read_dir(data.join("uploads/tmp")).unwrap().count(),
@@ -267,9 +268,13 @@ async fn one_round(kill_after: Duration) {
 
     child.kill().unwrap();
     child.wait().unwrap();
-    let db = rusqlite::Connection::open(data.join("chat.db")).unwrap();
-    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
+    if on_postgres() {
+        forget_database(&data);
+    } else {
+        let db = rusqlite::Connection::open(data.join("chat.db")).unwrap();
+        let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

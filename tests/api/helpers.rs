@@ -1,5 +1,10 @@
 //! `spawn_app()`: the real server on port 0 with a fresh data dir, and
 //! typed helpers that keep the tests reading as stories.
+//!
+//! The store is SQLite in that data dir, unless `CHAT_TEST_DATABASE_URL`
+//! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1/postgres`):
+//! then each data dir gets a database of its own on it, created for the
+//! test and dropped after it, and every suite runs the same on both.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Kept alive for the app's lifetime; shared with a restarted app.
     pub data_dir: Arc<TempDir>,
+    /// The PostgreSQL database of this data dir, when testing on one.
+    pub database: Option<Arc<TestDatabase>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -48,6 +55,8 @@ pub async fn spawn_app_with(
     extra: axum::Router<AppState>,
 ) -> TestApp {
     let mut config = Config::with_data_dir(data_dir.path()).expect("default config");
+    let database = database_for(data_dir.path()).await;
+    config.database_url = database.as_ref().map(|d| d.url.clone());
     adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -66,6 +75,7 @@ pub async fn spawn_app_with(
         addr,
         client: reqwest::Client::builder().timeout(WAIT).build().expect("client"),
         data_dir,
+        database,
         shutdown: Some(shutdown),
         server: Some(server),
     };
@@ -188,10 +198,146 @@ impl TestApp {
     }
 }
 
+/// `CHAT_DATABASE_URL` for a server process started by a test on `dir`:
+/// its own PostgreSQL database when the suite runs on one (none for
+/// SQLite, which lives in the data dir).
+pub async fn database_env(dir: &Path) -> Vec<(&'static str, String)> {
+    match database_for(dir).await {
+        Some(db) => vec![("CHAT_DATABASE_URL", db.url.clone())],
+        None => Vec::new(),
+    }
+}
+
+/// The PostgreSQL server the suite runs against, if any.
+pub fn postgres_base() -> Option<String> {
+    std::env::var("CHAT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Whether the suite runs on PostgreSQL (tests of SQLite's own mechanics
+/// skip themselves then).
+pub fn on_postgres() -> bool {
+    postgres_base().is_some()
+}
+
+/// A database made for one test's data dir; dropped with the last app on
+/// that dir (or, if a test outlives its apps, swept by the next run).
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    base: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop runs outside async code's reach: a thread with its own runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+static DATABASES: std::sync::Mutex<Vec<(PathBuf, Arc<TestDatabase>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Forgets (and so drops) the database of a data dir nobody uses any more.
+pub fn forget_database(dir: &Path) {
+    let gone: Vec<_> = {
+        let mut all = DATABASES.lock().unwrap();
+        let (gone, kept) = all.drain(..).partition(|(d, _)| d == dir);
+        *all = kept;
+        gone
+    };
+    drop(gone);
+}
+
+/// Drops the test databases of earlier runs whose process is gone.
+async fn sweep_stale_databases(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'chat\\_test\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// The database of a data dir: made on first use, the same one for an app
+/// restarted on that dir.
+pub async fn database_for(dir: &Path) -> Option<Arc<TestDatabase>> {
+    let base = postgres_base()?;
+    if let Some((_, existing)) = DATABASES.lock().unwrap().iter().find(|(d, _)| d == dir) {
+        return Some(Arc::clone(existing));
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("chat_test_{}_{n}", std::process::id());
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the PostgreSQL server of CHAT_TEST_DATABASE_URL answers");
+    tokio::spawn(conn);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    if !SWEPT.is_completed() {
+        SWEPT.call_once(|| {});
+        sweep_stale_databases(&client).await;
+    }
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base.as_str(), None), |(h, q)| (h, Some(q)));
+    let server = head
+        .rsplit_once('/')
+        .filter(|(s, _)| s.contains("//"))
+        .map_or(head, |(s, _)| s);
+    let url = match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    };
+    let database = Arc::new(TestDatabase { url, name, base });
+    DATABASES
+        .lock()
+        .unwrap()
+        .push((dir.to_path_buf(), Arc::clone(&database)));
+    Some(database)
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // The last app on this data dir (a restarted one shares it).
+        if self.database.is_some() && Arc::strong_count(&self.data_dir) == 1 {
+            forget_database(self.data_dir.path());
         }
     }
 }

@@ -19,6 +19,7 @@ mod realtime;
 mod required;
 mod socket;
 mod storage;
+mod two_nodes;
 mod uploads;
 mod users;
 mod wal;

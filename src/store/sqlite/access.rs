@@ -4,11 +4,12 @@
 
 use rusqlite::Connection;
 
-use super::chats::{self, ChatRow, Membership};
+use super::chats;
 use super::users::user_exists;
 use crate::domain::{ChatKind, ChatTarget, Timestamp};
 use crate::error::{AppError, Result};
 use crate::store::Expect;
+use crate::store::model::{ChatRow, Membership};
 
 /// The chat `chat_id` if `user_id` belongs to it: 404 when it does not
 /// exist (or is not a group when a group is expected), 403 `not_a_member`

@@ -10,20 +10,8 @@ use super::access::member_chat;
 use super::messages::{self, message_by_id, message_in_chat};
 use crate::domain::{Chat, ChatKind, HistoryPage, Member, ReadMarker, Role, Timestamp};
 use crate::error::{AppError, Result};
+use crate::store::model::{ChatRow, Membership, unread_count};
 use crate::store::{Chats, Expect, History, ReadMarked, Then};
-
-/// A `chats` row.
-#[derive(Debug, Clone)]
-pub struct ChatRow {
-    pub id: i64,
-    pub kind: ChatKind,
-    pub name: Option<String>,
-    pub created_by: i64,
-    pub created_at: Timestamp,
-    pub last_message_id: Option<i64>,
-    /// Sequence number of the chat's newest message (0: none yet).
-    pub last_seq: i64,
-}
 
 const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, c.last_message_id, c.last_seq";
 
@@ -37,29 +25,6 @@ fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatRow> {
         last_message_id: row.get(5)?,
         last_seq: row.get(6)?,
     })
-}
-
-/// One user's membership of one chat.
-#[derive(Debug, Clone, Copy)]
-pub struct Membership {
-    pub role: Role,
-    pub last_read_message_id: i64,
-    /// The sequence number of that message in its chat.
-    pub last_read_seq: i64,
-    /// The member's own messages after that marker.
-    pub sent_since_read: i64,
-}
-
-impl Membership {
-    /// A member who has read nothing yet.
-    pub fn fresh(role: Role) -> Self {
-        Membership {
-            role,
-            last_read_message_id: 0,
-            last_read_seq: 0,
-            sent_since_read: 0,
-        }
-    }
 }
 
 pub fn chat_by_id(conn: &Connection, id: i64) -> Result<Option<ChatRow>> {
@@ -200,13 +165,6 @@ pub fn advance_read_marker(conn: &Connection, chat_id: i64, user_id: i64, messag
          WHERE chat_id = ?1 AND user_id = ?2 AND last_read_message_id < ?3",
     )?;
     Ok(stmt.execute(params![chat_id, user_id, message_id])? > 0)
-}
-
-/// Other members' messages above the viewer's read marker: every message
-/// after the marker (by sequence numbers) less the viewer's own (counted as
-/// they are sent). No scan.
-pub fn unread_count(chat: &ChatRow, marker: &Membership) -> i64 {
-    (chat.last_seq - marker.last_read_seq - marker.sent_since_read).max(0)
 }
 
 /// Counts a message its sender sent after their read marker.

@@ -6,12 +6,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::access::member_chat;
-use super::chats::{
-    MEMBER_SELECT, Membership, chat_by_id, chat_view, insert_member, member_from_row, membership,
-};
+use super::chats::{MEMBER_SELECT, chat_by_id, chat_view, insert_member, member_from_row, membership};
 use super::users::user_exists;
 use crate::domain::{Chat, Member, Role, Timestamp};
 use crate::error::{AppError, Result};
+use crate::store::model::Membership;
 use crate::store::{AddMember, Expect, Groups, MemberAdded, NewGroup, Then};
 
 /// Creates a group owned by `owner`; `members` must exist and must not

@@ -143,7 +143,7 @@ impl Readers {
         {
             let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
             if queue.closed {
-                return Err(AppError::Unavailable);
+                return Err(AppError::Unavailable(crate::error::SHUTTING_DOWN));
             }
             queue.jobs.push_back(Box::new(Job { work, reply }));
         }

@@ -150,7 +150,7 @@ impl WriterHandle {
         self.queue
             .send(Message::InTransaction(job))
             .await
-            .map_err(|_| AppError::Unavailable)?;
+            .map_err(|_| AppError::Unavailable(crate::error::SHUTTING_DOWN))?;
         answer
             .await
             .map_err(|_| AppError::internal("the writer dropped a job"))?
@@ -168,7 +168,7 @@ impl WriterHandle {
         self.queue
             .send(Message::Alone(job))
             .await
-            .map_err(|_| AppError::Unavailable)?;
+            .map_err(|_| AppError::Unavailable(crate::error::SHUTTING_DOWN))?;
         answer
             .await
             .map_err(|_| AppError::internal("the writer dropped a job"))?

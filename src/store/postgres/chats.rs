@@ -1,0 +1,266 @@
+//! Chats on PostgreSQL: direct chats, membership, read markers, a chat as
+//! one viewer sees it, and the store's `Chats` operations.
+
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::IsolationLevel;
+
+use super::PgStore;
+use super::access::member_chat;
+use super::messages::{history_page, message_by_id};
+use super::rows::{self, CHAT_COLUMNS, MEMBER_SELECT, MEMBERSHIP_COLUMNS, execute, row};
+use crate::domain::{Chat, HistoryPage, Member, ReadMarker, Role, Timestamp};
+use crate::error::{AppError, Result};
+use crate::store::model::{ChatRow, Membership, unread_count};
+use crate::store::{Chats, Expect, History, ReadMarked, Then};
+
+/// The direct chat between two users, if it exists.
+pub async fn direct_chat_between<C: GenericClient>(c: &C, a: i64, b: i64) -> Result<Option<i64>> {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let found = row(
+        c,
+        "SELECT id FROM chats WHERE kind = 'direct' AND direct_lo = $1 AND direct_hi = $2",
+        &[&lo, &hi],
+    )
+    .await?;
+    found.as_ref().map(|r| rows::get(r, 0)).transpose()
+}
+
+/// Creates the direct chat between `creator` and `peer` (who may be the
+/// same user) with both as members. Returns its id.
+pub async fn insert_direct_chat<C: GenericClient>(
+    c: &C,
+    creator: i64,
+    peer: i64,
+    now: Timestamp,
+) -> Result<i64> {
+    let (lo, hi) = if creator <= peer {
+        (creator, peer)
+    } else {
+        (peer, creator)
+    };
+    let inserted = row(
+        c,
+        "INSERT INTO chats (kind, created_by, created_at, direct_lo, direct_hi, last_activity_at)
+         VALUES ('direct', $1, $2, $3, $4, $2) RETURNING id",
+        &[&creator, &now.0, &lo, &hi],
+    )
+    .await?
+    .ok_or_else(|| AppError::internal("INSERT … RETURNING gave no row"))?;
+    let id: i64 = rows::get(&inserted, 0)?;
+    insert_member(c, id, creator, Role::Member, now).await?;
+    if peer != creator {
+        insert_member(c, id, peer, Role::Member, now).await?;
+    }
+    Ok(id)
+}
+
+pub async fn insert_member<C: GenericClient>(
+    c: &C,
+    chat_id: i64,
+    user_id: i64,
+    role: Role,
+    now: Timestamp,
+) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+        &[&chat_id, &user_id, &role.as_str(), &now.0],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A chat's members, in the order they joined (the owner first).
+pub async fn members<C: GenericClient>(c: &C, chat_id: i64) -> Result<Vec<Member>> {
+    let sql = format!(
+        "{MEMBER_SELECT} WHERE cm.chat_id = $1
+         ORDER BY cm.joined_at, cm.role <> 'owner', cm.user_id"
+    );
+    rows::rows(c, &sql, &[&chat_id])
+        .await?
+        .iter()
+        .map(rows::member)
+        .collect()
+}
+
+/// Records a new newest message of a chat.
+pub async fn touch_chat<C: GenericClient>(
+    c: &C,
+    chat_id: i64,
+    message_id: i64,
+    seq: i64,
+    now: Timestamp,
+) -> Result<()> {
+    execute(
+        c,
+        "UPDATE chats SET last_message_id = $2, last_seq = $3, last_activity_at = $4 WHERE id = $1",
+        &[&chat_id, &message_id, &seq, &now.0],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Counts a message its sender sent after their read marker.
+pub async fn count_sent<C: GenericClient>(c: &C, chat_id: i64, sender: i64) -> Result<()> {
+    execute(
+        c,
+        "UPDATE chat_members SET sent_since_read = sent_since_read + 1 WHERE chat_id = $1 AND user_id = $2",
+        &[&chat_id, &sender],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The chat as `viewer` sees it: members, newest message, unread count.
+pub async fn chat_view<C: GenericClient>(c: &C, chat: &ChatRow, marker: &Membership) -> Result<Chat> {
+    let last_message = match chat.last_message_id {
+        Some(id) => message_by_id(c, id).await?,
+        None => None,
+    };
+    Ok(Chat {
+        id: chat.id,
+        kind: chat.kind,
+        name: chat.name.clone(),
+        created_by: chat.created_by,
+        created_at: chat.created_at,
+        members: members(c, chat.id).await?,
+        last_message,
+        unread_count: unread_count(chat, marker),
+    })
+}
+
+impl PgStore {
+    /// A read-only snapshot for reads of several statements.
+    async fn snapshot<'c>(
+        &self,
+        client: &'c mut deadpool_postgres::Client,
+    ) -> Result<deadpool_postgres::Transaction<'c>> {
+        Ok(client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?)
+    }
+}
+
+#[async_trait]
+impl Chats for PgStore {
+    async fn chats_of(&self, user_id: i64) -> Result<Vec<Chat>> {
+        let mut client = self.client().await?;
+        let tx = self.snapshot(&mut client).await?;
+        let sql = format!(
+            "SELECT {CHAT_COLUMNS}, {MEMBERSHIP_COLUMNS}
+             FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+             WHERE cm.user_id = $1
+             ORDER BY c.last_activity_at DESC, c.last_message_id DESC NULLS LAST, c.id DESC"
+        );
+        let found = rows::rows(&tx, &sql, &[&user_id]).await?;
+        let mut chats = Vec::with_capacity(found.len());
+        for r in &found {
+            let chat = rows::chat(r)?;
+            let membership = rows::membership(r, 7)?;
+            chats.push(chat_view(&tx, &chat, &membership).await?);
+        }
+        tx.commit().await?;
+        Ok(chats)
+    }
+
+    async fn chat_ids_of(&self, user_id: i64) -> Result<Vec<i64>> {
+        let c = self.client().await?;
+        rows::rows(
+            &c,
+            "SELECT chat_id FROM chat_members WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?
+        .iter()
+        .map(|r| rows::get(r, 0))
+        .collect()
+    }
+
+    async fn check_member(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<()> {
+        let c = self.client().await?;
+        member_chat(&c, user_id, chat_id, expect).await.map(|_| ())
+    }
+
+    async fn chat_for(&self, user_id: i64, chat_id: i64, expect: Expect) -> Result<Chat> {
+        let mut client = self.client().await?;
+        let tx = self.snapshot(&mut client).await?;
+        let (chat, membership) = member_chat(&tx, user_id, chat_id, expect).await?;
+        let view = chat_view(&tx, &chat, &membership).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    async fn history(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        expect: Expect,
+        page: HistoryPage,
+    ) -> Result<History> {
+        let mut client = self.client().await?;
+        let tx = self.snapshot(&mut client).await?;
+        let (chat, membership) = member_chat(&tx, user_id, chat_id, expect).await?;
+        let (messages, has_more) = history_page(&tx, chat_id, chat.kind, page).await?;
+        let chat = chat_view(&tx, &chat, &membership).await?;
+        tx.commit().await?;
+        Ok(History {
+            chat,
+            messages,
+            has_more,
+        })
+    }
+
+    async fn mark_read(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        message_id: i64,
+        then: Then<ReadMarked>,
+    ) -> Result<ReadMarked> {
+        self.writer
+            .submit(
+                Box::new(move |tx| {
+                    Box::pin(async move {
+                        let (_, membership) = member_chat(tx, user_id, chat_id, Expect::AnyChat).await?;
+                        let in_chat = row(
+                            tx,
+                            "SELECT 1 FROM messages WHERE id = $1 AND chat_id = $2",
+                            &[&message_id, &chat_id],
+                        )
+                        .await?
+                        .is_some();
+                        if !in_chat {
+                            return Err(AppError::NotFound(format!(
+                                "message {message_id} is not in chat {chat_id}"
+                            )));
+                        }
+                        let moved = execute(
+                            tx,
+                            "UPDATE chat_members
+                             SET last_read_message_id = $3,
+                                 last_read_seq = (SELECT seq FROM messages WHERE id = $3),
+                                 sent_since_read = (SELECT COUNT(*) FROM messages
+                                                    WHERE chat_id = $1 AND id > $3 AND sender_id = $2)
+                             WHERE chat_id = $1 AND user_id = $2 AND last_read_message_id < $3",
+                            &[&chat_id, &user_id, &message_id],
+                        )
+                        .await?
+                            > 0;
+                        Ok(ReadMarked {
+                            marker: ReadMarker {
+                                chat_id,
+                                message_id: membership.last_read_message_id.max(message_id),
+                            },
+                            moved,
+                        })
+                    })
+                }),
+                then,
+            )
+            .await
+    }
+}

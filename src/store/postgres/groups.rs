@@ -1,0 +1,112 @@
+//! Groups on PostgreSQL: creating one and adding members (the store's
+//! `Groups` operations).
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use super::access::{chat_by_id, member_chat, membership};
+use super::chats::{chat_view, insert_member};
+use super::rows::{self, MEMBER_SELECT, row};
+use super::users::user_exists;
+use crate::domain::{Chat, Role, Timestamp};
+use crate::error::{AppError, Result};
+use crate::store::model::Membership;
+use crate::store::{AddMember, Expect, Groups, MemberAdded, NewGroup, Then};
+
+#[async_trait]
+impl Groups for PgStore {
+    async fn create_group(&self, new: NewGroup, then: Then<Chat>) -> Result<Chat> {
+        self.writer
+            .submit(
+                Box::new(move |tx| {
+                    Box::pin(async move {
+                        for &id in &new.members {
+                            if !user_exists(tx, id).await? {
+                                return Err(AppError::UserNotFound(id));
+                            }
+                        }
+                        let now = Timestamp::now();
+                        let inserted = row(
+                            tx,
+                            "INSERT INTO chats (kind, name, created_by, created_at, last_activity_at)
+                             VALUES ('group', $1, $2, $3, $3) RETURNING id",
+                            &[&new.name.as_str(), &new.owner, &now.0],
+                        )
+                        .await?
+                        .ok_or_else(|| AppError::internal("INSERT … RETURNING gave no row"))?;
+                        let group_id: i64 = rows::get(&inserted, 0)?;
+                        insert_member(tx, group_id, new.owner, Role::Owner, now).await?;
+                        for &user in &new.members {
+                            insert_member(tx, group_id, user, Role::Member, now).await?;
+                        }
+                        let chat = chat_by_id(tx, group_id)
+                            .await?
+                            .ok_or_else(|| AppError::internal("a new group vanished"))?;
+                        // A new group has no messages: this view is every member's.
+                        chat_view(tx, &chat, &Membership::fresh(Role::Owner)).await
+                    })
+                }),
+                then,
+            )
+            .await
+    }
+
+    async fn add_member(&self, add: AddMember, then: Then<MemberAdded>) -> Result<MemberAdded> {
+        let AddMember {
+            actor,
+            group_id,
+            user_id,
+            max_members,
+        } = add;
+        self.writer
+            .submit(
+                Box::new(move |tx| {
+                    Box::pin(async move {
+                        let (chat, actor_membership) =
+                            member_chat(tx, actor, group_id, Expect::Group).await?;
+                        if !actor_membership.role.can_manage_members() {
+                            return Err(AppError::Forbidden(
+                                "only the owner or an admin can add members".into(),
+                            ));
+                        }
+                        if !user_exists(tx, user_id).await? {
+                            return Err(AppError::UserNotFound(user_id));
+                        }
+                        if membership(tx, group_id, user_id).await?.is_some() {
+                            return Err(AppError::AlreadyMember {
+                                user: user_id,
+                                group: group_id,
+                            });
+                        }
+                        let count = row(
+                            tx,
+                            "SELECT COUNT(*) FROM chat_members WHERE chat_id = $1",
+                            &[&group_id],
+                        )
+                        .await?
+                        .ok_or_else(|| AppError::internal("COUNT gave no row"))?;
+                        if rows::get::<i64>(&count, 0)? >= max_members {
+                            return Err(AppError::Forbidden(format!(
+                                "the group is full ({max_members} members)"
+                            )));
+                        }
+                        insert_member(tx, group_id, user_id, Role::Member, Timestamp::now()).await?;
+                        let sql = format!("{MEMBER_SELECT} WHERE cm.chat_id = $1 AND cm.user_id = $2");
+                        let member = row(tx, &sql, &[&group_id, &user_id])
+                            .await?
+                            .as_ref()
+                            .map(rows::member)
+                            .transpose()?
+                            .ok_or_else(|| AppError::internal("a new member vanished"))?;
+                        Ok(MemberAdded {
+                            for_actor: chat_view(tx, &chat, &actor_membership).await?,
+                            for_new_member: chat_view(tx, &chat, &Membership::fresh(Role::Member)).await?,
+                            member,
+                        })
+                    })
+                }),
+                then,
+            )
+            .await
+    }
+}
