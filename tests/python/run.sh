@@ -20,7 +20,10 @@ fi
 source "$root/tests/start-server.sh"
 # Each test registers its own users: lift the per-address auth limit so a
 # run's few dozen registrations never meet it. Send limits stay as shipped.
-start_server --auth-burst 1000 --auth-per-minute 1000
+# Short heartbeats: a client whose close packet is lost on long-polling
+# (python-engineio sends it from a thread that may stop first) is noticed by
+# its missing pong within the suite's waits.
+start_server --auth-burst 1000 --auth-per-minute 1000 --ping-interval 2s --ping-timeout 2s
 export CHAT_URL="$base_url"
 echo "python e2e against $CHAT_URL"
 
