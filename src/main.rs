@@ -5,7 +5,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
-use chat_server::config::{BackupArgs, Cli, Command, Config, HealthcheckArgs, LogFormat, db_file};
+use chat_server::config::{
+    BackupArgs, Cli, Command, Config, HealthcheckArgs, LogFormat, MigrateArgs, db_file,
+};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +17,62 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(*config),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::Backup(args) => backup(&args),
+        Command::Migrate(args) => migrate(&args),
+    }
+}
+
+fn migrate(args: &MigrateArgs) -> ExitCode {
+    use chat_server::store::transfer;
+    if !(args.to.starts_with("postgres://") || args.to.starts_with("postgresql://")) {
+        eprintln!("chat-server migrate: --to must be a postgres:// URL");
+        return ExitCode::from(2);
+    }
+    let file = if args.from.is_dir() {
+        db_file(&args.from)
+    } else {
+        args.from.clone()
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-server migrate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(transfer::sqlite_to_postgres(&file, &args.to, |copied| {
+        let mark = if copied.matches() {
+            "ok".to_string()
+        } else if copied.differing > 0 {
+            format!("MISMATCH: {} rows differ", copied.differing)
+        } else {
+            "MISMATCH".to_string()
+        };
+        println!(
+            "{:<13} {:>10} rows in SQLite, {:>10} in PostgreSQL  {mark}",
+            copied.table.name(),
+            copied.source.rows,
+            copied.target.rows
+        );
+    }));
+    match outcome {
+        Ok(report) if transfer::verified(&report) => {
+            println!(
+                "copied {} into {}; every table matches",
+                file.display(),
+                chat_server::store::postgres::redact(&args.to)
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            eprintln!(
+                "chat-server migrate: the tables differ (the target held other data?); nothing was overwritten"
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("chat-server migrate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

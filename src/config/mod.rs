@@ -28,6 +28,22 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Copy the database to a file, consistently, while the server runs.
     Backup(BackupArgs),
+    /// Copy a SQLite store into a PostgreSQL database (with the servers
+    /// stopped), then check every table on both sides; safe to run again.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The data folder of the SQLite store (holding chat.db), or the
+    /// database file itself.
+    #[arg(long)]
+    pub from: PathBuf,
+
+    /// The PostgreSQL database to copy into: postgres://user:pass@host/db.
+    /// Its schema is created if missing.
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@
 pub(crate) mod model;
 pub mod postgres;
 pub mod sqlite;
+pub mod transfer;
 
 use std::collections::HashSet;
 use std::sync::Arc;

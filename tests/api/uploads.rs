@@ -84,7 +84,7 @@ impl TestApp {
         (status, response.json().await.expect("JSON body"))
     }
 
-    async fn fetch(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+    pub async fn fetch(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut req = self.client.get(self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);

@@ -19,6 +19,7 @@ mod access;
 mod attachments;
 mod chats;
 mod groups;
+mod import;
 mod messages;
 mod migrations;
 mod rows;

@@ -14,6 +14,7 @@ mod access;
 mod attachments;
 mod chats;
 mod checkpoints;
+mod export;
 mod groups;
 mod messages;
 mod migrations;
