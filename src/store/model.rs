@@ -1,7 +1,9 @@
-//! Rows both implementations read the same way: a chat, one member's
-//! standing in it, and the unread count that follows from the two.
+//! What both implementations share: the rows they read the same way (a
+//! chat, one member's standing in it, the unread count that follows), and
+//! the rules they apply to what a transaction found.
 
 use crate::domain::{ChatKind, Role, Timestamp};
+use crate::error::{AppError, Result};
 
 /// A `chats` row.
 #[derive(Debug, Clone)]
@@ -44,4 +46,43 @@ impl Membership {
 /// they are sent). No scan.
 pub fn unread_count(chat: &ChatRow, marker: &Membership) -> i64 {
     (chat.last_seq - marker.last_read_seq - marker.sent_since_read).max(0)
+}
+
+/// What an add-member transaction reads before it writes.
+pub struct AddFacts {
+    pub user_exists: bool,
+    pub already_member: bool,
+    pub members: i64,
+}
+
+/// May `actor` add `user_id` to `group_id`? In this order: the actor
+/// manages members (owner or admin), the user exists, is not a member yet,
+/// and the group has room for one more.
+pub fn check_add_member(
+    actor: &Membership,
+    group_id: i64,
+    user_id: i64,
+    max_members: i64,
+    facts: AddFacts,
+) -> Result<()> {
+    if !actor.role.can_manage_members() {
+        return Err(AppError::Forbidden(
+            "only the owner or an admin can add members".into(),
+        ));
+    }
+    if !facts.user_exists {
+        return Err(AppError::UserNotFound(user_id));
+    }
+    if facts.already_member {
+        return Err(AppError::AlreadyMember {
+            user: user_id,
+            group: group_id,
+        });
+    }
+    if facts.members >= max_members {
+        return Err(AppError::Forbidden(format!(
+            "the group is full ({max_members} members)"
+        )));
+    }
+    Ok(())
 }

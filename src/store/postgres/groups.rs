@@ -10,7 +10,7 @@ use super::rows::{self, MEMBER_SELECT, row};
 use super::users::user_exists;
 use crate::domain::{Chat, Role, Timestamp};
 use crate::error::{AppError, Result};
-use crate::store::model::Membership;
+use crate::store::model::{AddFacts, Membership, check_add_member};
 use crate::store::{AddMember, Expect, Groups, MemberAdded, NewGroup, Then};
 
 #[async_trait]
@@ -64,20 +64,6 @@ impl Groups for PgStore {
                     Box::pin(async move {
                         let (chat, actor_membership) =
                             member_chat(tx, actor, group_id, Expect::Group).await?;
-                        if !actor_membership.role.can_manage_members() {
-                            return Err(AppError::Forbidden(
-                                "only the owner or an admin can add members".into(),
-                            ));
-                        }
-                        if !user_exists(tx, user_id).await? {
-                            return Err(AppError::UserNotFound(user_id));
-                        }
-                        if membership(tx, group_id, user_id).await?.is_some() {
-                            return Err(AppError::AlreadyMember {
-                                user: user_id,
-                                group: group_id,
-                            });
-                        }
                         let count = row(
                             tx,
                             "SELECT COUNT(*) FROM chat_members WHERE chat_id = $1",
@@ -85,11 +71,12 @@ impl Groups for PgStore {
                         )
                         .await?
                         .ok_or_else(|| AppError::internal("COUNT gave no row"))?;
-                        if rows::get::<i64>(&count, 0)? >= max_members {
-                            return Err(AppError::Forbidden(format!(
-                                "the group is full ({max_members} members)"
-                            )));
-                        }
+                        let facts = AddFacts {
+                            user_exists: user_exists(tx, user_id).await?,
+                            already_member: membership(tx, group_id, user_id).await?.is_some(),
+                            members: rows::get(&count, 0)?,
+                        };
+                        check_add_member(&actor_membership, group_id, user_id, max_members, facts)?;
                         insert_member(tx, group_id, user_id, Role::Member, Timestamp::now()).await?;
                         let sql = format!("{MEMBER_SELECT} WHERE cm.chat_id = $1 AND cm.user_id = $2");
                         let member = row(tx, &sql, &[&group_id, &user_id])

@@ -10,7 +10,7 @@ use super::chats::{MEMBER_SELECT, chat_by_id, chat_view, insert_member, member_f
 use super::users::user_exists;
 use crate::domain::{Chat, Member, Role, Timestamp};
 use crate::error::{AppError, Result};
-use crate::store::model::Membership;
+use crate::store::model::{AddFacts, Membership, check_add_member};
 use crate::store::{AddMember, Expect, Groups, MemberAdded, NewGroup, Then};
 
 /// Creates a group owned by `owner`; `members` must exist and must not
@@ -77,25 +77,12 @@ impl Groups for SqliteStore {
             .write_then(
                 move |conn| {
                     let (row, actor_membership) = member_chat(conn, actor, group_id, Expect::Group)?;
-                    if !actor_membership.role.can_manage_members() {
-                        return Err(AppError::Forbidden(
-                            "only the owner or an admin can add members".into(),
-                        ));
-                    }
-                    if !user_exists(conn, user_id)? {
-                        return Err(AppError::UserNotFound(user_id));
-                    }
-                    if membership(conn, group_id, user_id)?.is_some() {
-                        return Err(AppError::AlreadyMember {
-                            user: user_id,
-                            group: group_id,
-                        });
-                    }
-                    if member_count(conn, group_id)? >= max_members {
-                        return Err(AppError::Forbidden(format!(
-                            "the group is full ({max_members} members)"
-                        )));
-                    }
+                    let facts = AddFacts {
+                        user_exists: user_exists(conn, user_id)?,
+                        already_member: membership(conn, group_id, user_id)?.is_some(),
+                        members: member_count(conn, group_id)?,
+                    };
+                    check_add_member(&actor_membership, group_id, user_id, max_members, facts)?;
                     insert_member(conn, group_id, user_id, Role::Member, Timestamp::now())?;
                     let member = member(conn, group_id, user_id)?
                         .ok_or_else(|| AppError::internal("a new member vanished"))?;
