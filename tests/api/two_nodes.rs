@@ -202,3 +202,52 @@ async fn write_batches_take_the_cluster_wide_ordering_lock() {
         .expect("send task");
     assert_eq!(message["text"], "waits");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_starting_at_once_on_an_empty_database_migrate_it_once() {
+    if !on_postgres() {
+        return;
+    }
+    let first_dir = Arc::new(tempfile::TempDir::new().expect("temp dir"));
+    let url = database_for(first_dir.path())
+        .await
+        .expect("database")
+        .url
+        .clone();
+    let start = |dir: Arc<tempfile::TempDir>| {
+        let url = url.clone();
+        spawn_app_with(
+            dir,
+            move |c| {
+                c.database_url = Some(url);
+                c.jwt_secret = Some(SECRET.into());
+            },
+            axum::Router::new(),
+        )
+    };
+    let (a, b, c) = tokio::join!(
+        start(Arc::clone(&first_dir)),
+        start(Arc::new(tempfile::TempDir::new().expect("temp dir"))),
+        start(Arc::new(tempfile::TempDir::new().expect("temp dir"))),
+    );
+    for node in [&a, &b, &c] {
+        assert_eq!(node.get("/healthz", None).await.0, StatusCode::OK);
+    }
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let applied: i64 = client
+        .query_one("SELECT COUNT(*) FROM schema_migrations WHERE version = 1", &[])
+        .await
+        .expect("schema_migrations")
+        .get(0);
+    assert_eq!(applied, 1, "one migration run, recorded once");
+    b.register("made-on-b").await;
+    let (status, users) = c.get("/users", Some(&a.register("made-on-a").await.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        users.to_string().contains("made-on-b"),
+        "one database under all three: {users}"
+    );
+}
