@@ -10,7 +10,13 @@
 #               100000 --max-connections 30000
 #   rust-tuned  the same plus --log warn (the setting of benchmarks before
 #               2026-12-03); runs only the scenarios in TUNED_SCENARIOS
+#   rust-pg     the same flags as rust plus --database-url: a fresh PostgreSQL
+#               database (on PG_URL) for each server start, dropped after it
+#               stops; runs only the scenarios in PG_SCENARIOS; not in the
+#               default list. PostgreSQL itself is not pinned.
 #   node        the Node.js reference with its default flags
+# Scenario pgbench (in the default list when SERVERS has rust-pg): once per
+# round, pgbench -N with 4 clients on a scratch database, for context.
 # Accounts are created at each server's default password-hash cost; the login
 # scenario gives both servers the same cost (REAL_HASH).
 #
@@ -20,6 +26,7 @@
 #        SCENARIOS=soak bench/run.sh  (4 minutes of steady direct load per variant)
 #        BUILD=0 bench/run.sh         (use target/release as it is)
 #        SCENARIOS=soak APPEND=1 bench/run.sh  (a soak added to the last run's page)
+#        SERVERS="rust rust-pg" bench/run.sh  (SQLite against PostgreSQL)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,7 +34,7 @@ cd "$root"
 # What the caller set, for the report's "Command:" line.
 given=()
 for v in SERVERS DIRECT_RATES FANOUT_RATES IDLE_SIZES HISTORY_MESSAGES SCENARIOS TUNED_SCENARIOS \
-  AFTER_SECONDS SOAK_SECONDS SOAK_RATE NODE_FLAGS; do
+  PG_SCENARIOS PG_URL AFTER_SECONDS SOAK_SECONDS SOAK_RATE NODE_FLAGS; do
   if [ -n "${!v+x}" ]; then
     case ${!v} in
       *' '*) given+=("$v=\"${!v}\"") ;;
@@ -43,9 +50,20 @@ FANOUT_RATES="${FANOUT_RATES:-100,300,1000,1500}"
 IDLE_SIZES="${IDLE_SIZES:-10000 19000}"
 HISTORY_MESSAGES="${HISTORY_MESSAGES:-1000000}"
 # soak (not in the default list): one steady direct rate for SOAK_SECONDS.
-SCENARIOS="${SCENARIOS:-startup idle direct fanout history login}"
+# pgbench: once per round, PostgreSQL's own pgbench -N (4 clients, 10 s) on a
+# scratch database; in the default list when SERVERS has rust-pg.
+if [[ " $SERVERS " == *" rust-pg "* ]]; then
+  SCENARIOS="${SCENARIOS:-startup idle direct fanout history login pgbench}"
+else
+  SCENARIOS="${SCENARIOS:-startup idle direct fanout history login}"
+fi
 # The scenarios rust-tuned runs (those of SCENARIOS that are in this list).
 TUNED_SCENARIOS="${TUNED_SCENARIOS:-direct fanout soak}"
+# The scenarios rust-pg runs (those of SCENARIOS that are in this list).
+PG_SCENARIOS="${PG_SCENARIOS:-direct fanout history}"
+# The PostgreSQL server for rust-pg and pgbench, without a database name
+# (trust auth on loopback); each server start gets a database bench_<pid>_<n>.
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 # Seconds idle (sockets connected) after direct, fanout and soak load before
 # the server's RSS and WAL size are read again: the server trims freed memory
 # every 10 s and its hash threads free theirs after 10 s idle.
@@ -62,10 +80,10 @@ BUILD="${BUILD:-1}"
 # e.g. a soak after a full run lands on the same page.
 APPEND="${APPEND:-0}"
 for s in $SERVERS; do
-  case $s in rust | rust-tuned | node) ;; *) echo "unknown server variant: $s (rust, rust-tuned, node)" >&2 && exit 1 ;; esac
+  case $s in rust | rust-tuned | rust-pg | node) ;; *) echo "unknown server variant: $s (rust, rust-tuned, rust-pg, node)" >&2 && exit 1 ;; esac
 done
 for s in $SCENARIOS; do
-  case $s in startup | idle | direct | fanout | history | login | soak) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
+  case $s in startup | idle | direct | fanout | history | login | soak | pgbench) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
 done
 out="$root/target/bench"
 results="$out/results.jsonl"
@@ -96,6 +114,24 @@ if [[ " $SERVERS " == *" node "* ]] && [ ! -d "$out/node-reference/node_modules"
   cp -r "$root/../shared/node-reference" "$out/node-reference"
   (cd "$out/node-reference" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+pg_up() { psql "$PG_URL/postgres" -X -qtAc 'SELECT 1' >/dev/null 2>&1; }
+if [[ " $SERVERS " == *" rust-pg "* ]] && ! pg_up; then
+  echo "rust-pg: PostgreSQL is not reachable at $PG_URL (psql \"$PG_URL/postgres\" failed)" >&2
+  exit 1
+fi
+pgbench_bin=""
+if [[ " $SCENARIOS " == *" pgbench "* ]]; then
+  pgbench_bin="$(command -v pgbench || true)"
+  for p in /usr/lib/postgresql/*/bin/pgbench; do
+    if [ -z "$pgbench_bin" ] && [ -x "$p" ]; then pgbench_bin=$p; fi
+  done
+  if [ -z "$pgbench_bin" ]; then
+    echo "== pgbench is not installed (Debian: postgresql-contrib or postgresql-client): skipping the pgbench scenario"
+  elif ! pg_up; then
+    echo "== PostgreSQL is not reachable at $PG_URL: skipping the pgbench scenario"
+    pgbench_bin=""
+  fi
+fi
 ulimit -n "$(ulimit -Hn)"
 
 loadgen() { taskset -c 1 "$root/target/release/loadgen" "$@"; }
@@ -108,10 +144,13 @@ server_cmd() { # server data port [extra flags...]
   local server=$1 data=$2 port=$3
   shift 3
   case $server in
-    rust | rust-tuned)
-      # Defaults but for the limits this load would trip; tuned: quieter logs.
+    rust | rust-tuned | rust-pg)
+      # Defaults but for the limits this load would trip; tuned: quieter
+      # logs; pg: the database that new_db made (blobs and the JWT secret
+      # still go to the data dir).
       local flags=(--no-rate-limits --max-sockets-per-user 100000 --max-connections 30000)
       if [ "$server" = rust-tuned ]; then flags+=(--log warn); fi
+      if [ "$server" = rust-pg ]; then flags+=(--database-url "$PG_URL/$db"); fi
       echo taskset -c 0 "$root/target/release/chat-server" serve --addr "127.0.0.1:$port" --data-dir "$data" \
         "${flags[@]}" "$@"
       ;;
@@ -120,19 +159,38 @@ server_cmd() { # server data port [extra flags...]
       echo taskset -c 0 node "$out/node-reference/server.js" --addr "127.0.0.1:$port" --data-dir "$data" $NODE_FLAGS "$@"
       ;;
     *)
-      echo "unknown server variant: $server (rust, rust-tuned, node)" >&2
+      echo "unknown server variant: $server (rust, rust-tuned, rust-pg, node)" >&2
       exit 1
       ;;
   esac
 }
-# Both servers keep their SQLite database in <data dir>/chat.db, in WAL mode.
-wal() { echo "$1/chat.db-wal"; }
+# On SQLite both servers keep their database in <data dir>/chat.db, in WAL
+# mode: the generator watches the WAL's size. rust-pg has no such file (its
+# WAL is the PostgreSQL cluster's, shared): nothing watched.
+watch_args() { # server data
+  if [ "$1" != rust-pg ]; then echo --watch-file "$2/chat.db-wal"; fi
+}
+
+# rust-pg: a fresh database per server start, dropped after the server stops.
+db="" db_count=0
+psql_admin() { psql "$PG_URL/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
+new_db() {
+  db_count=$((db_count + 1))
+  db="bench_$$_$db_count"
+  psql_admin -c "CREATE DATABASE $db"
+}
+drop_db() {
+  [ -n "$db" ] || return 0
+  psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || echo "could not drop database $db" >&2
+  db=""
+}
 
 pid=""
 start() { # server port [extra flags...]
   local server=$1 port=$2
   shift 2
   data="$(mktemp -d "$out/data.XXXXXX")"
+  if [ "$server" = rust-pg ]; then new_db; fi
   # shellcheck disable=SC2046
   $(server_cmd "$server" "$data" "$port" "$@") >"$data.log" 2>&1 &
   pid=$!
@@ -144,25 +202,66 @@ start() { # server port [extra flags...]
   cat "$data.log" >&2
   exit 1
 }
-stop() {
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+stop() { # [keep]: leave rust-pg's database for the next start on it
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+  fi
+  if [ "${1:-}" != keep ]; then drop_db; fi
 }
-cleanup() { stop; rm -rf "$out"/data.*; }
+pgbench_db=""
+cleanup() {
+  stop
+  if [ -n "$pgbench_db" ]; then psql_admin -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)" || true; fi
+  rm -rf "$out"/data.*
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 json_field() { python3 -c "import sys,json; v=json.load(sys.stdin); print($1)"; }
 
-# The scenarios a variant runs: rust-tuned only those also in TUNED_SCENARIOS.
+# The scenarios a variant runs: rust-tuned only those also in
+# TUNED_SCENARIOS, rust-pg those in PG_SCENARIOS; pgbench is not a server's.
 scenarios_for() { # server
   local s
   for s in $SCENARIOS; do
-    if [ "$1" != rust-tuned ] || [[ " $TUNED_SCENARIOS " == *" $s "* ]]; then
-      printf '%s ' "$s"
-    fi
+    [ "$s" != pgbench ] || continue
+    case $1 in
+      rust-tuned) [[ " $TUNED_SCENARIOS " == *" $s "* ]] || continue ;;
+      rust-pg) [[ " $PG_SCENARIOS " == *" $s "* ]] || continue ;;
+    esac
+    printf '%s ' "$s"
   done
+}
+
+# pgbench -N (simple update: no contention on the branches table) with 4
+# clients on one thread for 10 s, on a scratch scale-10 database: what this
+# PostgreSQL does on this machine, for context. pgbench runs on CPU 1 (the
+# generator's), PostgreSQL where the OS puts it.
+run_pgbench() { # round
+  [ -n "$pgbench_bin" ] || return 0
+  echo "== round $1: pgbench"
+  pgbench_db="bench_$$_pgbench"
+  psql_admin -c "CREATE DATABASE $pgbench_db"
+  local log="$out/pgbench.log" tps latency
+  if taskset -c 1 "$pgbench_bin" -i -s 10 -q "$PG_URL/$pgbench_db" >"$log" 2>&1 &&
+    taskset -c 1 "$pgbench_bin" -c 4 -j 1 -T 10 -N "$PG_URL/$pgbench_db" >>"$log" 2>&1; then
+    # "tps = 1234.5 (without initial connection time)"; before PostgreSQL 14:
+    # "(excluding connections establishing)", after an "including" line.
+    tps="$(sed -n 's/^tps = \([0-9.]*\) (\(without initial connection time\|excluding connections establishing\))$/\1/p' "$log" | tail -n1)"
+    latency="$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$log" | tail -n1)"
+    if [ -n "$tps" ]; then
+      printf '{"scenario":"pgbench","tps":%s,"latency_avg_ms":%s,"clients":4,"threads":1,"scale":10,"seconds":10,"mode":"simple-update","round":"%s"}\n' \
+        "$tps" "${latency:-null}" "$1" >>"$results"
+    else
+      echo "pgbench printed no tps line:" >&2 && cat "$log" >&2
+    fi
+  else
+    echo "pgbench failed (the run goes on):" >&2 && cat "$log" >&2
+  fi
+  psql_admin -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)"
+  pgbench_db=""
 }
 
 run_scenarios() { # server round
@@ -174,8 +273,10 @@ run_scenarios() { # server round
     case $scenario in
       startup)
         data="$(mktemp -d "$out/data.XXXXXX")"
+        if [ "$server" = rust-pg ]; then new_db; fi
         # shellcheck disable=SC2046
         loadgen "${tags[@]}" startup --addr "127.0.0.1:$port" -- $(server_cmd "$server" "$data" "$port") >>"$results"
+        drop_db
         ;;
       idle)
         for n in $IDLE_SIZES; do
@@ -186,20 +287,23 @@ run_scenarios() { # server round
         ;;
       direct)
         start "$server" "$port"
+        # shellcheck disable=SC2046
         loadgen "${tags[@]}" direct --addr "127.0.0.1:$port" --pairs 500 --rates "$DIRECT_RATES" \
-          --seconds "$SECONDS_PER_RATE" --server-pid "$pid" "${after[@]}" --watch-file "$(wal "$data")" >>"$results"
+          --seconds "$SECONDS_PER_RATE" --server-pid "$pid" "${after[@]}" $(watch_args "$server" "$data") >>"$results"
         stop
         ;;
       fanout)
         start "$server" "$port"
+        # shellcheck disable=SC2046
         loadgen "${tags[@]}" fanout --addr "127.0.0.1:$port" --members 1000 --rates "$FANOUT_RATES" \
-          --seconds "$SECONDS_PER_RATE" --server-pid "$pid" "${after[@]}" --watch-file "$(wal "$data")" >>"$results"
+          --seconds "$SECONDS_PER_RATE" --server-pid "$pid" "${after[@]}" $(watch_args "$server" "$data") >>"$results"
         stop
         ;;
       soak)
         start "$server" "$port"
+        # shellcheck disable=SC2046
         loadgen "${tags[@]}" direct --name soak --addr "127.0.0.1:$port" --pairs 500 --rates "$SOAK_RATE" \
-          --seconds "$SOAK_SECONDS" --server-pid "$pid" "${after[@]}" --watch-file "$(wal "$data")" >>"$results"
+          --seconds "$SOAK_SECONDS" --server-pid "$pid" "${after[@]}" $(watch_args "$server" "$data") >>"$results"
         stop
         ;;
       history)
@@ -216,9 +320,14 @@ run_scenarios() { # server round
         chat="$(curl -sf "$base/chats/send-message" -H 'content-type: application/json' -H "authorization: Bearer $token" \
           -d "{\"to\":$b_id,\"text\":\"first\"}" | json_field 'v["message"]["chat_id"]')"
         local data_dir=$data
-        stop
+        stop keep
         local newest
-        newest="$(python3 "$root/bench/seed_history.py" "$data_dir/chat.db" "$server" "$chat" "$a_id" "$b_id" "$HISTORY_MESSAGES")"
+        if [ "$server" = rust-pg ]; then
+          newest="$(psql "$PG_URL/$db" -X -qtA -v ON_ERROR_STOP=1 -v chat="$chat" -v a="$a_id" -v b="$b_id" \
+            -v count="$HISTORY_MESSAGES" -f "$root/bench/seed_history_pg.sql")"
+        else
+          newest="$(python3 "$root/bench/seed_history.py" "$data_dir/chat.db" "$server" "$chat" "$a_id" "$b_id" "$HISTORY_MESSAGES")"
+        fi
         # Restart on the seeded data (same secret, so the token still works).
         # shellcheck disable=SC2046
         $(server_cmd "$server" "$data_dir" "$port") >>"$data_dir.log" 2>&1 &
@@ -230,8 +339,9 @@ run_scenarios() { # server round
         ;;
       login)
         start "$server" "$port" "${REAL_HASH[@]}"
+        # shellcheck disable=SC2046
         loadgen "${tags[@]}" direct --addr "127.0.0.1:$port" --pairs 100 --rates 2000 --seconds 10 \
-          --login-clients 4 --server-pid "$pid" --watch-file "$(wal "$data")" >>"$results"
+          --login-clients 4 --server-pid "$pid" $(watch_args "$server" "$data") >>"$results"
         stop
         ;;
       *)
@@ -252,6 +362,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for server in $order; do
     run_scenarios "$server" "$round"
   done
+  if [[ " $SCENARIOS " == *" pgbench "* ]]; then run_pgbench "$round"; fi
 done
 
 echo "== report"
@@ -261,6 +372,9 @@ echo "== report"
   echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cores"
   echo "- RAM: $(free -g | awk '/^Mem:/ {print $2}') GiB"
   echo "- Kernel: $(uname -r); Rust: $(rustc --version | cut -d' ' -f2); Node: $(node --version 2>/dev/null || echo none)"
+  if [[ " $SERVERS " == *" rust-pg "* ]] || [ -n "$pgbench_bin" ]; then
+    echo "- PostgreSQL: $(psql "$PG_URL/postgres" -X -qtAc 'SHOW server_version' 2>/dev/null || echo unknown) on this machine, not pinned (it shares the $(nproc) cores with the server on CPU 0 and the generator on CPU 1)"
+  fi
   echo "- Command: \`ROUNDS=$ROUNDS SECONDS_PER_RATE=$SECONDS_PER_RATE ${given[*]:+${given[*]} }bench/run.sh\`$([ "$APPEND" = 1 ] && echo ', added to the results of the runs before it')"
   echo "- Build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes')"
   echo "- Run time: $((($(date +%s) - run_started) / 60)) min"

@@ -8,6 +8,8 @@ the benchmark measures paging, not counting.
 
 usage: seed_history.py DB {rust|node} CHAT_ID SENDER_A SENDER_B COUNT
 prints the id of the newest message
+
+chat-server on PostgreSQL: seed_history_pg.sql, the same through psql.
 """
 import sqlite3
 import sys

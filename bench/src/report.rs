@@ -1,8 +1,9 @@
 //! Results → markdown tables (medians over rounds; chat-server with its
-//! defaults, chat-server tuned, and Node, with ratios of the defaults
-//! against Node) and a latency-versus-rate SVG chart. Lines from older
-//! runs, without the memory fields or the tuned variant, still work: what
-//! they lack is left out.
+//! defaults, chat-server tuned, chat-server on PostgreSQL, and Node, with
+//! ratios of the defaults against Node), a pgbench figure for context, and
+//! a latency-versus-rate SVG chart. Lines from older runs, without the
+//! memory fields, the tuned or the PostgreSQL variant, still work: what they
+//! lack is left out.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,8 +11,11 @@ use std::fmt::Write;
 use serde_json::Value;
 
 /// Server variants, in table order: chat-server with its default flags,
-/// the same with `--log warn`, the Node reference.
-const SERVERS: [&str; 3] = ["rust", "rust-tuned", "node"];
+/// the same with `--log warn`, the same on PostgreSQL, the Node reference.
+const SERVERS: [&str; 4] = ["rust", "rust-tuned", "rust-pg", "node"];
+
+/// Variants that get a column in the summary only when the results have them.
+const OPTIONAL_SERVERS: [&str; 2] = ["rust-tuned", "rust-pg"];
 
 const KIB_PER_MIB: f64 = 1024.0;
 const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
@@ -85,8 +89,8 @@ fn ratio(rust: Option<f64>, node: Option<f64>, higher_is_better: bool) -> String
     }
 }
 
-/// The summary table's server columns: the tuned variant only when the
-/// results have it.
+/// The summary table's server columns: the tuned and PostgreSQL variants
+/// only when the results have them.
 struct Summary<'a> {
     out: &'a mut String,
     columns: Vec<&'static str>,
@@ -210,6 +214,7 @@ pub fn write(results: &str, markdown: &str, svg: &str) -> std::io::Result<()> {
     {
         summary(&mut out, &lines);
     }
+    pgbench_line(&mut out, &lines);
     if !rates_of(&lines, "direct").is_empty() {
         direct_table(&mut out, &lines);
     }
@@ -229,11 +234,12 @@ const SUMMARY_SCENARIOS: [&str; 6] = ["startup", "idle", "direct", "fanout", "hi
 /// chat-server with its defaults against Node.
 fn summary(out: &mut String, lines: &[Value]) {
     let is = scenario_is;
-    let tuned = lines.iter().any(|l| l["server"] == "rust-tuned");
+    let present = |s: &str| lines.iter().any(|l| l["server"] == s);
     let columns: Vec<&'static str> = SERVERS
         .into_iter()
-        .filter(|s| *s != "rust-tuned" || tuned)
+        .filter(|s| !OPTIONAL_SERVERS.contains(s) || present(s))
         .collect();
+    let variants = columns.iter().any(|s| OPTIONAL_SERVERS.contains(s));
     let _ = writeln!(
         out,
         "The ratio is how many times better chat-server with its default flags is than Node.\n"
@@ -241,7 +247,7 @@ fn summary(out: &mut String, lines: &[Value]) {
     let header: Vec<&str> = columns
         .iter()
         .map(|s| match *s {
-            "rust" if tuned => "chat-server (defaults)",
+            "rust" if variants => "chat-server (defaults)",
             s => name(s),
         })
         .collect();
@@ -335,6 +341,21 @@ fn summary(out: &mut String, lines: &[Value]) {
         &is("direct+login"),
         "delivery.p99_ms",
         false,
+    );
+}
+
+/// pgbench's simple-update TPS on the same machine (the `pgbench`
+/// scenario of `bench/run.sh`), for context under the PostgreSQL figures.
+fn pgbench_line(out: &mut String, lines: &[Value]) {
+    let is = scenario_is("pgbench");
+    let pgbench: Vec<&Value> = lines.iter().filter(|l| is(l)).collect();
+    let Some(tps) = median(pgbench.iter().filter_map(|l| get(l, "tps")).collect()) else {
+        return;
+    };
+    let clients = median(pgbench.iter().filter_map(|l| get(l, "clients")).collect()).unwrap_or(4.0);
+    let _ = writeln!(
+        out,
+        "\npgbench -N, {clients:.0} clients, on this machine: {tps:.0} tps"
     );
 }
 
@@ -468,7 +489,16 @@ fn name(server: &str) -> &'static str {
     match server {
         "rust" => "chat-server",
         "rust-tuned" => "chat-server tuned",
+        "rust-pg" => "chat-server on PostgreSQL",
         _ => "Node",
+    }
+}
+
+/// A variant's name in the chart's legend (which has less room).
+fn legend(server: &str) -> &'static str {
+    match server {
+        "rust-pg" => "chat-server, PostgreSQL",
+        s => name(s),
     }
 }
 
@@ -526,7 +556,7 @@ const LOST_ROW: f64 = 100_000.0;
 
 /// Delivery p99 against offered rate for every server variant, log-log.
 fn chart(lines: &[Value]) -> String {
-    let (w, h, left, bottom, top, right) = (780.0, 420.0, 70.0, 60.0, 40.0, 180.0);
+    let (w, h, left, bottom, top, right) = (800.0, 420.0, 70.0, 60.0, 40.0, 200.0);
     let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
     for server in SERVERS {
         let mut points = Vec::new();
@@ -609,6 +639,7 @@ fn chart(lines: &[Value]) -> String {
         let (color, dash) = match *server {
             "rust" => ("#1565c0", ""),
             "rust-tuned" => ("#64b5f6", " stroke-dasharray=\"6 4\""),
+            "rust-pg" => ("#2e7d32", ""),
             _ => ("#e65100", ""),
         };
         let path: Vec<String> = points
@@ -636,7 +667,7 @@ fn chart(lines: &[Value]) -> String {
             w - right + 40.0,
             w - right + 46.0,
             ly + 4.0,
-            name(server)
+            legend(server)
         );
     }
     let _ = writeln!(
