@@ -4,10 +4,9 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::chats::{direct_chat_between, insert_direct_chat};
 use super::rows::{self, CHAT_COLUMNS, MEMBERSHIP_COLUMNS, row};
 use super::users::user_exists;
-use crate::domain::{ChatKind, ChatTarget, Timestamp};
+use crate::domain::{ChatKind, ChatTarget};
 use crate::error::{AppError, Result};
 use crate::store::Expect;
 use crate::store::model::{ChatRow, Membership};
@@ -48,55 +47,8 @@ pub async fn member_chat<C: GenericClient>(
     Ok((chat, membership))
 }
 
-/// The chat a message to `target` goes into.
-pub struct ResolvedChat {
-    pub id: i64,
-    pub kind: ChatKind,
-    /// Set when this send created the direct chat: its members.
-    pub created_with: Option<Vec<i64>>,
-}
-
-/// Finds the target chat, checking membership, and creates the direct chat
-/// with a user on first use. Runs in the writer (it may insert).
-pub async fn resolve_target<C: GenericClient>(
-    c: &C,
-    sender: i64,
-    target: ChatTarget,
-    now: Timestamp,
-) -> Result<ResolvedChat> {
-    let (chat_id, expect) = match target {
-        ChatTarget::User(peer) => {
-            if let Some(id) = direct_chat_between(c, sender, peer).await? {
-                return Ok(ResolvedChat {
-                    id,
-                    kind: ChatKind::Direct,
-                    created_with: None,
-                });
-            }
-            if !user_exists(c, peer).await? {
-                return Err(AppError::UserNotFound(peer));
-            }
-            let id = insert_direct_chat(c, sender, peer, now).await?;
-            let mut members = vec![sender, peer];
-            members.dedup();
-            return Ok(ResolvedChat {
-                id,
-                kind: ChatKind::Direct,
-                created_with: Some(members),
-            });
-        }
-        ChatTarget::Chat(id) => (id, Expect::AnyChat),
-        ChatTarget::Group(id) => (id, Expect::Group),
-    };
-    let (chat, _) = member_chat(c, sender, chat_id, expect).await?;
-    Ok(ResolvedChat {
-        id: chat.id,
-        kind: chat.kind,
-        created_with: None,
-    })
-}
-
-/// Like [`resolve_target`] but read-only: whether a send would be allowed.
+/// Whether a send from `sender` to `target` would be allowed (read-only;
+/// the send itself checks again, in `chat_send`).
 pub async fn check_target<C: GenericClient>(c: &C, sender: i64, target: ChatTarget) -> Result<()> {
     match target {
         ChatTarget::User(peer) if user_exists(c, peer).await? => Ok(()),

@@ -4,47 +4,13 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
 
 use super::PgStore;
 use super::access::membership;
 use super::rows::{self, row};
-use crate::domain::{Attachment, Timestamp};
+use crate::domain::Attachment;
 use crate::error::{AppError, Result};
-use crate::store::{Files, StoredFile};
-
-pub async fn insert_attachment<C: GenericClient>(
-    c: &C,
-    chat_id: i64,
-    uploader_id: i64,
-    file: &StoredFile,
-    now: Timestamp,
-) -> Result<Attachment> {
-    let inserted = row(
-        c,
-        "INSERT INTO attachments (chat_id, uploader_id, filename, content_type, size, sha256, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        &[
-            &chat_id,
-            &uploader_id,
-            &file.filename.as_str(),
-            &file.content_type,
-            &file.size,
-            &file.sha256,
-            &now.0,
-        ],
-    )
-    .await?
-    .ok_or_else(|| AppError::internal("INSERT … RETURNING gave no row"))?;
-    Ok(Attachment {
-        id: rows::get(&inserted, 0)?,
-        filename: file.filename.as_str().to_string(),
-        content_type: file.content_type.to_string(),
-        size: file.size,
-        sha256: file.sha256.clone(),
-        url: String::new(),
-    })
-}
+use crate::store::Files;
 
 #[async_trait]
 impl Files for PgStore {

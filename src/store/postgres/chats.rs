@@ -5,55 +5,15 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::IsolationLevel;
 
-use super::PgStore;
 use super::access::member_chat;
 use super::messages::{history_page, message_by_id};
-use super::rows::{self, CHAT_COLUMNS, MEMBER_SELECT, MEMBERSHIP_COLUMNS, execute, row};
+use super::rows::{self, CHAT_COLUMNS, MEMBER_SELECT, MEMBERSHIP_COLUMNS, execute};
+use super::writer::Work;
+use super::{PgStore, refusal};
 use crate::domain::{Chat, HistoryPage, Member, ReadMarker, Role, Timestamp};
 use crate::error::{AppError, Result};
 use crate::store::model::{ChatRow, Membership, unread_count};
 use crate::store::{Chats, Expect, History, ReadMarked, Then};
-
-/// The direct chat between two users, if it exists.
-pub async fn direct_chat_between<C: GenericClient>(c: &C, a: i64, b: i64) -> Result<Option<i64>> {
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let found = row(
-        c,
-        "SELECT id FROM chats WHERE kind = 'direct' AND direct_lo = $1 AND direct_hi = $2",
-        &[&lo, &hi],
-    )
-    .await?;
-    found.as_ref().map(|r| rows::get(r, 0)).transpose()
-}
-
-/// Creates the direct chat between `creator` and `peer` (who may be the
-/// same user) with both as members. Returns its id.
-pub async fn insert_direct_chat<C: GenericClient>(
-    c: &C,
-    creator: i64,
-    peer: i64,
-    now: Timestamp,
-) -> Result<i64> {
-    let (lo, hi) = if creator <= peer {
-        (creator, peer)
-    } else {
-        (peer, creator)
-    };
-    let inserted = row(
-        c,
-        "INSERT INTO chats (kind, created_by, created_at, direct_lo, direct_hi, last_activity_at)
-         VALUES ('direct', $1, $2, $3, $4, $2) RETURNING id",
-        &[&creator, &now.0, &lo, &hi],
-    )
-    .await?
-    .ok_or_else(|| AppError::internal("INSERT … RETURNING gave no row"))?;
-    let id: i64 = rows::get(&inserted, 0)?;
-    insert_member(c, id, creator, Role::Member, now).await?;
-    if peer != creator {
-        insert_member(c, id, peer, Role::Member, now).await?;
-    }
-    Ok(id)
-}
 
 pub async fn insert_member<C: GenericClient>(
     c: &C,
@@ -82,34 +42,6 @@ pub async fn members<C: GenericClient>(c: &C, chat_id: i64) -> Result<Vec<Member
         .iter()
         .map(rows::member)
         .collect()
-}
-
-/// Records a new newest message of a chat.
-pub async fn touch_chat<C: GenericClient>(
-    c: &C,
-    chat_id: i64,
-    message_id: i64,
-    seq: i64,
-    now: Timestamp,
-) -> Result<()> {
-    execute(
-        c,
-        "UPDATE chats SET last_message_id = $2, last_seq = $3, last_activity_at = $4 WHERE id = $1",
-        &[&chat_id, &message_id, &seq, &now.0],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Counts a message its sender sent after their read marker.
-pub async fn count_sent<C: GenericClient>(c: &C, chat_id: i64, sender: i64) -> Result<()> {
-    execute(
-        c,
-        "UPDATE chat_members SET sent_since_read = sent_since_read + 1 WHERE chat_id = $1 AND user_id = $2",
-        &[&chat_id, &sender],
-    )
-    .await
-    .map(|_| ())
 }
 
 /// The chat as `viewer` sees it: members, newest message, unread count.
@@ -221,46 +153,28 @@ impl Chats for PgStore {
         message_id: i64,
         then: Then<ReadMarked>,
     ) -> Result<ReadMarked> {
-        self.writer
-            .submit(
-                Box::new(move |tx| {
-                    Box::pin(async move {
-                        let (_, membership) = member_chat(tx, user_id, chat_id, Expect::AnyChat).await?;
-                        let in_chat = row(
-                            tx,
-                            "SELECT 1 FROM messages WHERE id = $1 AND chat_id = $2",
-                            &[&message_id, &chat_id],
-                        )
-                        .await?
-                        .is_some();
-                        if !in_chat {
-                            return Err(AppError::NotFound(format!(
-                                "message {message_id} is not in chat {chat_id}"
-                            )));
-                        }
-                        let moved = execute(
-                            tx,
-                            "UPDATE chat_members
-                             SET last_read_message_id = $3,
-                                 last_read_seq = (SELECT seq FROM messages WHERE id = $3),
-                                 sent_since_read = (SELECT COUNT(*) FROM messages
-                                                    WHERE chat_id = $1 AND id > $3 AND sender_id = $2)
-                             WHERE chat_id = $1 AND user_id = $2 AND last_read_message_id < $3",
-                            &[&chat_id, &user_id, &message_id],
-                        )
-                        .await?
-                            > 0;
-                        Ok(ReadMarked {
-                            marker: ReadMarker {
-                                chat_id,
-                                message_id: membership.last_read_message_id.max(message_id),
-                            },
-                            moved,
-                        })
-                    })
-                }),
-                then,
-            )
-            .await
+        let call = Work::Call {
+            sql: "SELECT o_outcome, o_detail, o_marker, o_moved FROM chat_mark_read($1, $2, $3)",
+            params: vec![Box::new(user_id), Box::new(chat_id), Box::new(message_id)],
+            parse: Box::new(move |answer| {
+                let row = answer
+                    .first()
+                    .ok_or_else(|| AppError::internal("chat_mark_read gave no row"))?;
+                match rows::get::<String>(row, 0)?.as_str() {
+                    "marked" => Ok(ReadMarked {
+                        marker: ReadMarker {
+                            chat_id,
+                            message_id: rows::get(row, 2)?,
+                        },
+                        moved: rows::get(row, 3)?,
+                    }),
+                    "message_not_in_chat" => Err(AppError::NotFound(format!(
+                        "message {message_id} is not in chat {chat_id}"
+                    ))),
+                    other => Err(refusal(other, rows::get(row, 1)?)),
+                }
+            }),
+        };
+        self.writer.submit(call, then).await
     }
 }

@@ -8,6 +8,7 @@ use super::access::{chat_by_id, member_chat, membership};
 use super::chats::{chat_view, insert_member};
 use super::rows::{self, MEMBER_SELECT, row};
 use super::users::user_exists;
+use super::writer::Work;
 use crate::domain::{Chat, Role, Timestamp};
 use crate::error::{AppError, Result};
 use crate::store::model::{AddFacts, Membership, check_add_member};
@@ -18,7 +19,7 @@ impl Groups for PgStore {
     async fn create_group(&self, new: NewGroup, then: Then<Chat>) -> Result<Chat> {
         self.writer
             .submit(
-                Box::new(move |tx| {
+                Work::Script(Box::new(move |tx| {
                     Box::pin(async move {
                         for &id in &new.members {
                             if !user_exists(tx, id).await? {
@@ -45,7 +46,7 @@ impl Groups for PgStore {
                         // A new group has no messages: this view is every member's.
                         chat_view(tx, &chat, &Membership::fresh(Role::Owner)).await
                     })
-                }),
+                })),
                 then,
             )
             .await
@@ -60,7 +61,7 @@ impl Groups for PgStore {
         } = add;
         self.writer
             .submit(
-                Box::new(move |tx| {
+                Work::Script(Box::new(move |tx| {
                     Box::pin(async move {
                         let (chat, actor_membership) =
                             member_chat(tx, actor, group_id, Expect::Group).await?;
@@ -91,7 +92,7 @@ impl Groups for PgStore {
                             member,
                         })
                     })
-                }),
+                })),
                 then,
             )
             .await

@@ -4,13 +4,12 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
-use super::PgStore;
-use super::access::{check_target, resolve_target};
-use super::attachments::insert_attachment;
-use super::chats::{count_sent, touch_chat};
+use super::access::check_target;
 use super::rows::{self, MESSAGE_SELECT, row};
+use super::writer::{Params, Work};
+use super::{PgStore, refusal};
 use crate::domain::{
-    ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, Timestamp,
+    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, Timestamp,
 };
 use crate::error::{AppError, Result};
 use crate::store::{Messages, NewSend, Precheck, Sent, Then};
@@ -76,76 +75,117 @@ pub async fn history_page<C: GenericClient>(
     Ok((messages, has_more))
 }
 
+/// What `chat_send` did: stored a new message, or found the one an earlier
+/// send with the same `client_id` stored.
+enum Stored {
+    New(Box<Sent>),
+    Earlier(i64),
+}
+
 #[async_trait]
 impl Messages for PgStore {
     async fn send_message(&self, send: NewSend, then: Then<Sent>) -> Result<Sent> {
-        self.writer
-            .submit(
-                Box::new(move |tx| {
-                    Box::pin(async move {
-                        let NewSend {
-                            sender,
-                            target,
-                            client_id,
-                            text,
-                            file,
-                        } = send;
-                        if let Some(earlier) = earlier_send(tx, sender, client_id.as_ref()).await? {
-                            return Ok(earlier);
-                        }
-                        let now = Timestamp::now();
-                        let chat = resolve_target(tx, sender, target, now).await?;
-                        let attachment = match &file {
-                            Some(f) => Some(insert_attachment(tx, chat.id, sender, f, now).await?),
-                            None => None,
-                        };
-                        let kind = if file.is_some() {
-                            MessageKind::File
-                        } else {
-                            MessageKind::Text
-                        };
-                        let text = text.as_ref().map(MessageText::as_str);
-                        let client_id = client_id.as_ref().map(ClientId::as_str);
-                        let inserted = row(
-                            tx,
-                            "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT last_seq + 1 FROM chats WHERE id = $1))
-                             RETURNING id, seq",
-                            &[
-                                &chat.id,
-                                &sender,
-                                &kind.as_str(),
-                                &text,
-                                &attachment.as_ref().map(|a| a.id),
-                                &client_id,
-                                &now.0,
-                            ],
-                        )
-                        .await?
-                        .ok_or_else(|| AppError::internal("INSERT … RETURNING gave no row"))?;
-                        let (id, seq): (i64, i64) = (rows::get(&inserted, 0)?, rows::get(&inserted, 1)?);
-                        touch_chat(tx, chat.id, id, seq, now).await?;
-                        count_sent(tx, chat.id, sender).await?;
-                        Ok(Sent {
-                            message: Message {
+        let NewSend {
+            sender,
+            target,
+            client_id,
+            text,
+            file,
+        } = send;
+        let (to, chat, group) = match target {
+            ChatTarget::User(id) => (Some(id), None, None),
+            ChatTarget::Chat(id) => (None, Some(id), None),
+            ChatTarget::Group(id) => (None, None, Some(id)),
+        };
+        let now = Timestamp::now();
+        let text = text.map(|t| t.as_str().to_string());
+        let client_id = client_id.map(|c| c.as_str().to_string());
+        let params: Params = vec![
+            Box::new(sender),
+            Box::new(to),
+            Box::new(chat),
+            Box::new(group),
+            Box::new(text.clone()),
+            Box::new(client_id.clone()),
+            Box::new(file.as_ref().map(|f| f.filename.as_str().to_string())),
+            Box::new(file.as_ref().map(|f| f.content_type.to_string())),
+            Box::new(file.as_ref().map(|f| f.size)),
+            Box::new(file.as_ref().map(|f| f.sha256.clone())),
+            Box::new(now.0),
+        ];
+        let call = Work::Call {
+            sql: "SELECT o_outcome, o_detail, o_message, o_chat, o_kind, o_attachment, o_new_chat
+                  FROM chat_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            params,
+            parse: Box::new(move |answer| {
+                let row = answer
+                    .first()
+                    .ok_or_else(|| AppError::internal("chat_send gave no row"))?;
+                let outcome: String = rows::get(row, 0)?;
+                match outcome.as_str() {
+                    "earlier" => Ok(Stored::Earlier(rows::get(row, 2)?)),
+                    "sent" => {
+                        let chat_id: i64 = rows::get(row, 3)?;
+                        let attachment = match (file, rows::get::<Option<i64>>(row, 5)?) {
+                            (Some(f), Some(id)) => Some(Attachment {
                                 id,
-                                chat_id: chat.id,
-                                chat_kind: chat.kind,
+                                filename: f.filename.as_str().to_string(),
+                                content_type: f.content_type.to_string(),
+                                size: f.size,
+                                sha256: f.sha256,
+                                url: String::new(),
+                            }),
+                            _ => None,
+                        };
+                        let new_chat: bool = rows::get(row, 6)?;
+                        let mut members = vec![sender];
+                        members.extend(to.filter(|peer| *peer != sender));
+                        Ok(Stored::New(Box::new(Sent {
+                            message: Message {
+                                id: rows::get(row, 2)?,
+                                chat_id,
+                                chat_kind: ChatKind::from_db(rows::get(row, 4)?),
                                 sender_id: sender,
-                                kind,
-                                text: text.map(str::to_string),
+                                kind: if attachment.is_some() {
+                                    MessageKind::File
+                                } else {
+                                    MessageKind::Text
+                                },
+                                text,
                                 attachment,
-                                client_id: client_id.map(str::to_string),
+                                client_id,
                                 created_at: now,
                             },
                             created: true,
-                            new_chat_members: chat.created_with,
-                        })
-                    })
-                }),
-                then,
-            )
-            .await
+                            new_chat_members: new_chat.then_some(members),
+                        })))
+                    }
+                    other => Err(refusal(other, rows::get(row, 1)?)),
+                }
+            }),
+        };
+        let stored = self
+            .writer
+            .submit(call, move |stored: &Stored| {
+                if let Stored::New(sent) = stored {
+                    then(sent);
+                }
+            })
+            .await?;
+        match stored {
+            Stored::New(sent) => Ok(*sent),
+            Stored::Earlier(id) => {
+                let c = self.client().await?;
+                let message = message_by_id(&c, id)
+                    .await?
+                    .ok_or_else(|| AppError::internal("an earlier message vanished"))?;
+                Ok(Sent {
+                    message,
+                    created: false,
+                    new_chat_members: None,
+                })
+            }
+        }
     }
 
     async fn precheck_send(

@@ -9,7 +9,10 @@ use deadpool_postgres::Pool;
 use crate::error::{AppError, Result};
 
 /// (version, SQL). Version N brings the schema from N-1 to N.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_write_functions.sql")),
+];
 
 /// The advisory lock held while migrating ("migr").
 const MIGRATION_LOCK: i64 = 0x6d69_6772;

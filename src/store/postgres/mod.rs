@@ -71,6 +71,18 @@ impl From<deadpool_postgres::PoolError> for AppError {
     }
 }
 
+/// The error a write function reported as its outcome (migration 0002).
+fn refusal(outcome: &str, detail: Option<i64>) -> AppError {
+    let id = detail.unwrap_or_default();
+    match outcome {
+        "user_not_found" => AppError::UserNotFound(id),
+        "chat_not_found" => AppError::ChatNotFound(id),
+        "group_not_found" => AppError::GroupNotFound(id),
+        "not_a_member" => AppError::NotAMember(id),
+        other => AppError::internal(format_args!("postgres: {other}")),
+    }
+}
+
 /// True when `e` is a UNIQUE violation.
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
-use super::rows::{self, USER_COLUMNS, execute, row};
+use super::rows::{self, USER_COLUMNS, row};
+use super::writer::Work;
 use super::{PgStore, is_unique_violation};
 use crate::domain::{Timestamp, User};
 use crate::error::{AppError, Result};
@@ -33,7 +34,7 @@ impl Users for PgStore {
     async fn create_user(&self, new: NewUser) -> Result<User> {
         self.writer
             .submit(
-                Box::new(move |tx| {
+                Work::Script(Box::new(move |tx| {
                     Box::pin(async move {
                         let now = Timestamp::now();
                         let display_lower = new.display_name.as_str().to_lowercase();
@@ -68,7 +69,7 @@ impl Users for PgStore {
                             Err(e) => Err(e.into()),
                         }
                     })
-                }),
+                })),
                 |_: &User| {},
             )
             .await
@@ -128,21 +129,11 @@ impl Users for PgStore {
     }
 
     async fn set_last_seen(&self, user_id: i64, at: Timestamp) -> Result<()> {
-        self.writer
-            .submit(
-                Box::new(move |tx| {
-                    Box::pin(async move {
-                        execute(
-                            tx,
-                            "UPDATE users SET last_seen_at = $1 WHERE id = $2",
-                            &[&at.0, &user_id],
-                        )
-                        .await
-                        .map(|_| ())
-                    })
-                }),
-                nothing::<()>(),
-            )
-            .await
+        let call = Work::Call {
+            sql: "UPDATE users SET last_seen_at = $1 WHERE id = $2",
+            params: vec![Box::new(at.0), Box::new(user_id)],
+            parse: Box::new(|_| Ok(())),
+        };
+        self.writer.submit(call, nothing::<()>()).await
     }
 }
