@@ -10,6 +10,8 @@
 #               100000 --max-connections 30000
 #   rust-tuned  the same plus --log warn (the setting of benchmarks before
 #               2026-12-03); runs only the scenarios in TUNED_SCENARIOS
+#   rust-before another build (BEFORE_BIN) with rust's flags, for an A/B of two
+#               builds; runs only the scenarios in BEFORE_SCENARIOS
 #   rust-pg     the same flags as rust plus --database-url: a fresh PostgreSQL
 #               database (on PG_URL) for each server start, dropped after it
 #               stops; runs only the scenarios in PG_SCENARIOS; not in the
@@ -34,7 +36,7 @@ cd "$root"
 # What the caller set, for the report's "Command:" line.
 given=()
 for v in SERVERS DIRECT_RATES FANOUT_RATES IDLE_SIZES HISTORY_MESSAGES SCENARIOS TUNED_SCENARIOS \
-  PG_SCENARIOS PG_URL AFTER_SECONDS SOAK_SECONDS SOAK_RATE NODE_FLAGS; do
+  PG_SCENARIOS PG_URL AFTER_SECONDS SOAK_SECONDS SOAK_RATE NODE_FLAGS BEFORE_SCENARIOS BEFORE_BIN; do
   if [ -n "${!v+x}" ]; then
     case ${!v} in
       *' '*) given+=("$v=\"${!v}\"") ;;
@@ -61,6 +63,11 @@ fi
 TUNED_SCENARIOS="${TUNED_SCENARIOS:-direct fanout soak}"
 # The scenarios rust-pg runs (those of SCENARIOS that are in this list).
 PG_SCENARIOS="${PG_SCENARIOS:-direct fanout history}"
+# rust-before: another build of chat-server (BEFORE_BIN, e.g. one from before
+# a change), default flags, for an A/B of two builds in one run; it runs the
+# scenarios in BEFORE_SCENARIOS.
+BEFORE_SCENARIOS="${BEFORE_SCENARIOS:-direct fanout history}"
+BEFORE_BIN="${BEFORE_BIN:-}"
 # The PostgreSQL server for rust-pg and pgbench, without a database name
 # (trust auth on loopback); each server start gets a database bench_<pid>_<n>.
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
@@ -80,7 +87,8 @@ BUILD="${BUILD:-1}"
 # e.g. a soak after a full run lands on the same page.
 APPEND="${APPEND:-0}"
 for s in $SERVERS; do
-  case $s in rust | rust-tuned | rust-pg | node) ;; *) echo "unknown server variant: $s (rust, rust-tuned, rust-pg, node)" >&2 && exit 1 ;; esac
+  case $s in rust | rust-tuned | rust-pg | rust-before | node) ;; *) echo "unknown server variant: $s (rust, rust-tuned, rust-pg, rust-before, node)" >&2 && exit 1 ;; esac
+  if [ "$s" = rust-before ] && [ ! -x "${BEFORE_BIN:-}" ]; then echo "rust-before needs BEFORE_BIN, the other build's binary" >&2 && exit 1; fi
 done
 for s in $SCENARIOS; do
   case $s in startup | idle | direct | fanout | history | login | soak | pgbench) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
@@ -144,14 +152,16 @@ server_cmd() { # server data port [extra flags...]
   local server=$1 data=$2 port=$3
   shift 3
   case $server in
-    rust | rust-tuned | rust-pg)
+    rust | rust-tuned | rust-pg | rust-before)
       # Defaults but for the limits this load would trip; tuned: quieter
       # logs; pg: the database that new_db made (blobs and the JWT secret
-      # still go to the data dir).
+      # still go to the data dir); before: another build (BEFORE_BIN).
       local flags=(--no-rate-limits --max-sockets-per-user 100000 --max-connections 30000)
+      local bin="$root/target/release/chat-server"
       if [ "$server" = rust-tuned ]; then flags+=(--log warn); fi
       if [ "$server" = rust-pg ]; then flags+=(--database-url "$PG_URL/$db"); fi
-      echo taskset -c 0 "$root/target/release/chat-server" serve --addr "127.0.0.1:$port" --data-dir "$data" \
+      if [ "$server" = rust-before ]; then bin="$BEFORE_BIN"; fi
+      echo taskset -c 0 "$bin" serve --addr "127.0.0.1:$port" --data-dir "$data" \
         "${flags[@]}" "$@"
       ;;
     node)
@@ -230,6 +240,7 @@ scenarios_for() { # server
     case $1 in
       rust-tuned) [[ " $TUNED_SCENARIOS " == *" $s "* ]] || continue ;;
       rust-pg) [[ " $PG_SCENARIOS " == *" $s "* ]] || continue ;;
+      rust-before) [[ " $BEFORE_SCENARIOS " == *" $s "* ]] || continue ;;
     esac
     printf '%s ' "$s"
   done

@@ -12,10 +12,10 @@ use serde_json::Value;
 
 /// Server variants, in table order: chat-server with its default flags,
 /// the same with `--log warn`, the same on PostgreSQL, the Node reference.
-const SERVERS: [&str; 4] = ["rust", "rust-tuned", "rust-pg", "node"];
+const SERVERS: [&str; 5] = ["rust", "rust-before", "rust-tuned", "rust-pg", "node"];
 
 /// Variants that get a column in the summary only when the results have them.
-const OPTIONAL_SERVERS: [&str; 2] = ["rust-tuned", "rust-pg"];
+const OPTIONAL_SERVERS: [&str; 3] = ["rust-before", "rust-tuned", "rust-pg"];
 
 const KIB_PER_MIB: f64 = 1024.0;
 const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
@@ -490,6 +490,7 @@ fn name(server: &str) -> &'static str {
         "rust" => "chat-server",
         "rust-tuned" => "chat-server tuned",
         "rust-pg" => "chat-server on PostgreSQL",
+        "rust-before" => "chat-server, build before",
         _ => "Node",
     }
 }
@@ -640,6 +641,7 @@ fn chart(lines: &[Value]) -> String {
             "rust" => ("#1565c0", ""),
             "rust-tuned" => ("#64b5f6", " stroke-dasharray=\"6 4\""),
             "rust-pg" => ("#2e7d32", ""),
+            "rust-before" => ("#9e9e9e", " stroke-dasharray=\"2 3\""),
             _ => ("#e65100", ""),
         };
         let path: Vec<String> = points
