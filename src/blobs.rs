@@ -189,17 +189,38 @@ pub trait BlobStore: Send + Sync {
 /// Blobs as files under `uploads/ab/cd/<sha256>`, staged in `uploads/tmp`.
 pub struct LocalDisk {
     root: PathBuf,
+    /// How old a leftover must be before a start removes it: none for one
+    /// node, [`SHARED_SWEEP_AFTER`] when a cluster shares the folder.
+    grace: std::time::Duration,
+}
+
+/// How old a staged or unreferenced file must be before a start sweeps it
+/// when several nodes share the folder: another node's upload in flight
+/// (staged, or stored with its row not committed yet) is seconds old.
+pub const SHARED_SWEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether the file at `path` was last written more than `grace` ago.
+fn stale(path: &Path, grace: std::time::Duration) -> io::Result<bool> {
+    if grace.is_zero() {
+        return Ok(true);
+    }
+    let modified = std::fs::metadata(path)?.modified()?;
+    Ok(modified.elapsed().is_ok_and(|age| age > grace))
 }
 
 impl LocalDisk {
-    /// Opens (creating) the folder and removes staged files left by a crash.
-    pub fn open(root: PathBuf) -> io::Result<LocalDisk> {
-        let disk = LocalDisk { root };
+    /// Opens (creating) the folder and removes staged files left by a crash
+    /// (older than `grace`).
+    pub fn open(root: PathBuf, grace: std::time::Duration) -> io::Result<LocalDisk> {
+        let disk = LocalDisk { root, grace };
         std::fs::create_dir_all(disk.tmp_dir())?;
         let mut swept = 0;
         for entry in std::fs::read_dir(disk.tmp_dir())? {
-            std::fs::remove_file(entry?.path())?;
-            swept += 1;
+            let path = entry?.path();
+            if stale(&path, disk.grace)? {
+                std::fs::remove_file(path)?;
+                swept += 1;
+            }
         }
         if swept > 0 {
             tracing::info!(swept, "removed temporary upload files left by an earlier run");
@@ -219,8 +240,9 @@ impl LocalDisk {
     }
 
     /// Removes blobs no attachment refers to (left by a crash between
-    /// storing a file and committing its row). Must not run while uploads
-    /// are in flight, so it runs once, before the server accepts requests.
+    /// storing a file and committing its row), older than the grace: with a
+    /// shared folder a younger one may be another node's upload whose row
+    /// is about to commit. Runs once, before the server accepts requests.
     pub fn remove_unreferenced(&self, referenced: &std::collections::HashSet<String>) -> io::Result<usize> {
         let mut removed = 0;
         for level1 in std::fs::read_dir(&self.root)? {
@@ -232,7 +254,9 @@ impl LocalDisk {
                 for blob in std::fs::read_dir(level2?.path())? {
                     let blob = blob?;
                     let name = blob.file_name();
-                    if !referenced.contains(name.to_string_lossy().as_ref()) {
+                    if !referenced.contains(name.to_string_lossy().as_ref())
+                        && stale(&blob.path(), self.grace)?
+                    {
                         std::fs::remove_file(blob.path())?;
                         removed += 1;
                     }
@@ -313,9 +337,38 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_folder_keeps_fresh_leftovers() {
+        let dir = tempfile_dir();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::write(dir.join("tmp/in-flight.part"), b"x").unwrap();
+        let key = "cd".repeat(32);
+        let folder = dir.join("cd/cd");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(&key), b"y").unwrap();
+        let shared = LocalDisk::open(dir.clone(), SHARED_SWEEP_AFTER).unwrap();
+        assert!(dir.join("tmp/in-flight.part").exists());
+        assert_eq!(shared.remove_unreferenced(&Default::default()).unwrap(), 0);
+        let alone = LocalDisk::open(dir.clone(), std::time::Duration::ZERO).unwrap();
+        assert!(!dir.join("tmp/in-flight.part").exists());
+        assert_eq!(alone.remove_unreferenced(&Default::default()).unwrap(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "chat-blobs-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
     fn blob_paths_cannot_escape() {
         let disk = LocalDisk {
             root: PathBuf::from("/data/uploads"),
+            grace: std::time::Duration::ZERO,
         };
         let key = "ab".repeat(32);
         assert_eq!(

@@ -31,6 +31,7 @@ pub mod app;
 pub mod auth;
 pub mod blobs;
 pub mod chats;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod demo;
@@ -56,13 +57,36 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::blobs::LocalDisk;
+use crate::cluster::{Cluster, RedisLimits, RedisPresence};
 use crate::config::Config;
 use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
 use crate::events::Outbox;
 use crate::limits::RateLimits;
-use crate::presence::Presence;
+use crate::presence::{LocalPresence, PresenceStore};
 use crate::protection::{LimitedListener, Linger, PeerAddr};
 use crate::state::{AppState, Services};
+use crate::store::Store;
+
+/// The token secret: the flag's; else, on a store that keeps one for every
+/// node, that one (seeded from this data dir's secret file, so that tokens
+/// survive a move from SQLite); else the data dir's file.
+async fn token_secret(config: &Config, store: &dyn Store) -> std::io::Result<Vec<u8>> {
+    if let Some(flag) = config.jwt_secret.as_deref() {
+        return credentials::flag_secret(flag);
+    }
+    let candidate = match credentials::secret_file(&config.secret_path())? {
+        Some(kept) => kept,
+        None => credentials::new_secret()?,
+    };
+    match store
+        .shared_secret(&candidate)
+        .await
+        .map_err(std::io::Error::other)?
+    {
+        Some(shared) => Ok(shared),
+        None => credentials::load_or_create_secret(None, &config.secret_path()),
+    }
+}
 
 /// What a closing connection may still read past the largest body a route
 /// accepts, and for how long (see `protection::listener`).
@@ -89,8 +113,21 @@ pub async fn serve_with_routes(
     extra: axum::Router<AppState>,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let secret = credentials::load_or_create_secret(config.jwt_secret.as_deref(), &config.secret_path())?;
     let store = store::open(&config).await?;
+    let cluster = Cluster::connect(&config).await?;
+    if cluster.is_some() && config.database() == Ok(config::Database::Sqlite) {
+        return Err(std::io::Error::other(
+            "--redis-url needs --database-url postgres://…: the nodes of a cluster share one database",
+        ));
+    }
+    let node = match &cluster {
+        Some(cluster) => cluster.node.clone(),
+        None => {
+            String::from_utf8(credentials::new_secret()?[..16].to_vec()).map_err(std::io::Error::other)?
+        }
+    };
+    store.claim(&node, cluster.is_some()).await?;
+    let secret = token_secret(&config, store.as_ref()).await?;
     let max_hashes = config
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -100,7 +137,14 @@ pub async fn serve_with_routes(
         config.argon2_parallelism,
         max_hashes,
     )?;
-    let blobs = Arc::new(LocalDisk::open(config.uploads_dir())?);
+    // A cluster's nodes may share the folder: leftovers young enough to be
+    // another node's upload in flight stay.
+    let grace = if cluster.is_some() {
+        blobs::SHARED_SWEEP_AFTER
+    } else {
+        std::time::Duration::ZERO
+    };
+    let blobs = Arc::new(LocalDisk::open(config.uploads_dir(), grace)?);
     let referenced = store.referenced_blobs().await.map_err(std::io::Error::other)?;
     let sweeper = Arc::clone(&blobs);
     let removed = tokio::task::spawn_blocking(move || sweeper.remove_unreferenced(&referenced))
@@ -110,7 +154,25 @@ pub async fn serve_with_routes(
         tracing::info!(removed, "removed stored files that no attachment refers to");
     }
     let (outbox, events) = Outbox::new();
-    let limits = Arc::new(RateLimits::from_config(&config));
+    let (presence, limits): (Arc<dyn PresenceStore>, RateLimits) = match &cluster {
+        Some(c) => (
+            Arc::new(RedisPresence::new(
+                c.conn.clone(),
+                &c.prefix,
+                &c.node,
+                c.heartbeat,
+            )),
+            RateLimits::new(
+                &config,
+                Arc::new(RedisLimits::new(c.conn.clone(), &c.prefix, &c.node, &config)),
+            ),
+        ),
+        None => (
+            Arc::new(LocalPresence::default()),
+            RateLimits::from_config(&config),
+        ),
+    };
+    let limits = Arc::new(limits);
     limits.start_upkeep();
     let state = AppState::new(Services {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
@@ -120,17 +182,21 @@ pub async fn serve_with_routes(
         config: Arc::new(config),
         store: Arc::clone(&store),
         passwords,
-        presence: Presence::default(),
+        presence,
         outbox,
         limits: limits.clone(),
         known_users: KnownUsers::default(),
     });
     telemetry::init_metrics();
     let trimming = allocator::start_trimming();
-    let (socket_layer, io) = realtime::start(state.clone(), events);
-    let mut app = app::router(state.clone(), extra)
-        .layer(socket_layer)
-        .layer(axum::middleware::from_fn(realtime::own_request_parts));
+    let (app, close_sockets) = realtime::attach(
+        app::router(state.clone(), extra),
+        state.clone(),
+        events,
+        cluster.as_ref(),
+    )
+    .await?;
+    let mut app = app.layer(axum::middleware::from_fn(realtime::own_request_parts));
     if let Some(cors) = protection::cors(&state.config.cors_origins) {
         app = app.layer(cors);
     }
@@ -143,7 +209,7 @@ pub async fn serve_with_routes(
         shutdown.await;
         tracing::info!("shutting down: no new connections, closing sockets");
         let _ = signalled.send(());
-        io.close().await;
+        close_sockets().await;
     };
     let linger = Linger {
         max_bytes: state

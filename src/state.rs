@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
 use crate::events::Outbox;
 use crate::limits::RateLimits;
-use crate::presence::Presence;
+use crate::presence::PresenceStore;
 use crate::store::Store;
 
 /// What every handler can reach: one pointer to the shared [`Services`], so
@@ -39,7 +39,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<Tokens>,
     pub passwords: PasswordHasher,
-    pub presence: Presence,
+    /// Who is online (this node's sockets, or the cluster's).
+    pub presence: Arc<dyn PresenceStore>,
     /// Committed changes on their way to connected sockets.
     pub outbox: Outbox,
     /// Where file bytes are kept.

@@ -54,6 +54,6 @@ async fn list_users(
         .await?;
     let has_more = users.len() > limit as usize;
     users.truncate(limit as usize);
-    let users = users.into_iter().map(|u| state.presence.decorate(u)).collect();
+    let users = crate::presence::decorate(&*state.presence, users).await;
     Ok(Reply::ok(&state, UserPage { users, has_more }))
 }

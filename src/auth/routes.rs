@@ -69,10 +69,10 @@ fn required(value: Option<String>, field: &str) -> Result<String> {
     value.ok_or_else(|| AppError::validation(format!("{field} is required")))
 }
 
-fn session(state: &AppState, user: User) -> Result<Session> {
+async fn session(state: &AppState, user: User) -> Result<Session> {
     let issued = state.tokens.issue(user.id)?;
     Ok(Session {
-        user: state.presence.decorate(user),
+        user: crate::presence::decorate_one(&*state.presence, user).await,
         token: issued.token,
         expires_at: issued.expires_at,
     })
@@ -109,7 +109,7 @@ async fn register(
             password_hash,
         })
         .await?;
-    Ok(Reply::created(&state, session(&state, user)?))
+    Ok(Reply::created(&state, session(&state, user).await?))
 }
 
 /// Log in; an unknown user and a wrong password look the same. After a few
@@ -132,7 +132,7 @@ async fn login(
     let password = required(body.password, "password")?;
     // Before any hashing: a throttled guess costs nothing.
     let client_ip = state.limits.client_ip(peer.ip(), &headers);
-    let attempt = state.limits.failed_logins.begin(&username, client_ip)?;
+    let attempt = state.limits.shared.begin_login(&username, client_ip).await?;
     let found = state.store.credentials(&username).await?;
     let (user, stored_hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -141,8 +141,8 @@ async fn login(
     let matched = state.passwords.verify(password, stored_hash).await?;
     match user {
         Some(user) if matched => {
-            attempt.succeeded();
-            Ok(Reply::ok(&state, session(&state, user)?))
+            state.limits.shared.login_succeeded(attempt).await;
+            Ok(Reply::ok(&state, session(&state, user).await?))
         }
         _ => Err(AppError::InvalidCredentials),
     }
@@ -160,6 +160,6 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Reply<Me>
         .user(caller.id)
         .await?
         .ok_or(AppError::Unauthorized("the token's user no longer exists"))?;
-    let user = state.presence.decorate(user);
+    let user = crate::presence::decorate_one(&*state.presence, user).await;
     Ok(Reply::ok(&state, Me { user }))
 }

@@ -99,9 +99,27 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// Redis (7 or later) that several nodes share: redis://host:6379. With it
+    /// this node is one of a cluster: events reach sockets on every node,
+    /// and presence, socket caps and the auth limits hold across nodes.
+    /// Needs --database-url postgres://… (the nodes' one database).
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// What every Redis key and channel of this cluster starts with, so
+    /// that several clusters (or test runs) can share one Redis.
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
+    pub redis_prefix: String,
+
+    /// How often a node tells the cluster it is alive; after three missed
+    /// beats it is taken for dead and its users go offline (within four).
+    #[arg(long, env = "CHAT_CLUSTER_HEARTBEAT", default_value = "5s", value_parser = parse_duration)]
+    pub cluster_heartbeat: Duration,
+
     /// Secret for signing tokens. When absent, a random one is generated on
     /// first start and kept in <data-dir>/jwt-secret (mode 0600), so tokens
-    /// survive restarts.
+    /// survive restarts; on PostgreSQL it is kept in the database instead
+    /// (seeded from that file if there is one), shared by every node.
     #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 

@@ -9,7 +9,7 @@ mod tokens;
 
 pub use file_urls::{FileSigner, Signable};
 pub use passwords::PasswordHasher;
-pub use tokens::{IssuedToken, Tokens, load_or_create_secret};
+pub use tokens::{IssuedToken, Tokens, flag_secret, load_or_create_secret, new_secret, secret_file};
 
 /// Ids of users known to exist. Only grows: there is no way to delete an
 /// account, so a user once seen stays valid.

@@ -73,29 +73,48 @@ impl Tokens {
     }
 }
 
+/// The flag's secret, checked.
+pub fn flag_secret(secret: &str) -> std::io::Result<Vec<u8>> {
+    if secret.len() < 16 {
+        return Err(std::io::Error::other("--jwt-secret must be at least 16 bytes"));
+    }
+    Ok(secret.as_bytes().to_vec())
+}
+
+/// The secret kept in `path`, if there is one.
+pub fn secret_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => Ok(Some(text.trim().as_bytes().to_vec())),
+        Ok(_) => Err(std::io::Error::other(format!(
+            "{} is too short to be a secret; delete it to generate a new one",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A new random secret: 32 bytes, as 64 hex digits.
+pub fn new_secret() -> std::io::Result<Vec<u8>> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into_bytes())
+}
+
 /// The signing secret: the flag's value, or the one kept in `path`, or a new
 /// random one written there with mode 0600 on first start.
 pub fn load_or_create_secret(flag: Option<&str>, path: &Path) -> std::io::Result<Vec<u8>> {
     if let Some(secret) = flag {
-        if secret.len() < 16 {
-            return Err(std::io::Error::other("--jwt-secret must be at least 16 bytes"));
-        }
-        return Ok(secret.as_bytes().to_vec());
+        return flag_secret(secret);
     }
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is too short to be a secret; delete it to generate a new one",
-                path.display()
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    if let Some(kept) = secret_file(path)? {
+        return Ok(kept);
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = String::from_utf8(new_secret()?).map_err(std::io::Error::other)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

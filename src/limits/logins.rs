@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,22 +24,25 @@ enum Key {
     Ip(IpAddr),
 }
 
-/// Failures per username and per address, oldest first.
+/// Failures per username and per address, oldest first, each with the
+/// ticket of the attempt that made it.
 pub struct LoginThrottle {
     per_user: usize,
     per_ip: usize,
     window: Duration,
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<Key, VecDeque<(Instant, u64)>>>,
+    next_ticket: AtomicU64,
 }
 
-/// A login in progress, counted as a failure unless it [`succeeded`].
-///
-/// [`succeeded`]: Attempt::succeeded
-pub struct Attempt<'a> {
-    throttle: &'a LoginThrottle,
-    user: Key,
-    ip: Key,
-    at: Instant,
+/// A login in progress, counted as a failure unless it succeeds (then
+/// handed back to `succeeded`). The cluster's throttle makes the same.
+#[derive(Debug, Clone)]
+pub struct LoginTicket {
+    /// The username as typed, lower-cased.
+    pub user: String,
+    pub ip: IpAddr,
+    /// Tells this attempt from the others in the address's count.
+    pub token: u64,
 }
 
 impl LoginThrottle {
@@ -49,19 +53,25 @@ impl LoginThrottle {
             per_ip: per_ip as usize,
             window,
             failures: Mutex::default(),
+            next_ticket: AtomicU64::new(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, VecDeque<(Instant, u64)>>> {
         // Every update is a single step: the map is whole even after a panic.
         self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts a login for `username` from `ip`, or refuses it with how long
     /// to wait when either has failed too often within the window.
-    pub fn begin(&self, username: &str, ip: IpAddr) -> Result<Attempt<'_>> {
+    pub fn begin(&self, username: &str, ip: IpAddr) -> Result<LoginTicket> {
         let now = Instant::now();
-        let user = Key::User(username.to_lowercase());
+        let ticket = LoginTicket {
+            user: username.to_lowercase(),
+            ip,
+            token: self.next_ticket.fetch_add(1, Ordering::Relaxed),
+        };
+        let user = Key::User(ticket.user.clone());
         let ip = Key::Ip(ip);
         let mut failures = self.lock();
         let mut wait = Duration::ZERO;
@@ -72,12 +82,12 @@ impl LoginThrottle {
             if let Some(times) = failures.get_mut(key) {
                 while times
                     .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                    .is_some_and(|(t, _)| now.duration_since(*t) >= self.window)
                 {
                     times.pop_front();
                 }
                 if times.len() >= limit
-                    && let Some(oldest) = times.get(times.len() - limit)
+                    && let Some((oldest, _)) = times.get(times.len() - limit)
                 {
                     wait = wait.max(self.window.saturating_sub(now.duration_since(*oldest)));
                 }
@@ -91,41 +101,36 @@ impl LoginThrottle {
         }
         for (key, limit) in [(&user, self.per_user), (&ip, self.per_ip)] {
             if limit > 0 {
-                failures.entry(key.clone()).or_default().push_back(now);
+                failures
+                    .entry(key.clone())
+                    .or_default()
+                    .push_back((now, ticket.token));
             }
         }
-        Ok(Attempt {
-            throttle: self,
-            user,
-            ip,
-            at: now,
-        })
+        Ok(ticket)
+    }
+
+    /// The password was right: the username's count starts over, and this
+    /// attempt is taken back from the address's.
+    pub fn succeeded(&self, ticket: &LoginTicket) {
+        let mut failures = self.lock();
+        failures.remove(&Key::User(ticket.user.clone()));
+        let ip = Key::Ip(ticket.ip);
+        if let Some(times) = failures.get_mut(&ip) {
+            times.retain(|(_, token)| *token != ticket.token);
+            if times.is_empty() {
+                failures.remove(&ip);
+            }
+        }
     }
 
     /// Forgets failures older than the window (run now and then).
     pub fn forget_expired(&self) {
         let now = Instant::now();
         self.lock().retain(|_, times| {
-            times.retain(|t| now.duration_since(*t) < self.window);
+            times.retain(|(t, _)| now.duration_since(*t) < self.window);
             !times.is_empty()
         });
-    }
-}
-
-impl Attempt<'_> {
-    /// The password was right: the username's count starts over, and this
-    /// attempt is taken back from the address's.
-    pub fn succeeded(self) {
-        let mut failures = self.throttle.lock();
-        failures.remove(&self.user);
-        if let Some(times) = failures.get_mut(&self.ip) {
-            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
-                times.remove(i);
-            }
-            if times.is_empty() {
-                failures.remove(&self.ip);
-            }
-        }
     }
 }
 
@@ -156,7 +161,8 @@ mod tests {
         for _ in 0..4 {
             let _failed = t.begin("carol", ip(1)).unwrap();
         }
-        t.begin("carol", ip(1)).unwrap().succeeded();
+        let right = t.begin("carol", ip(1)).unwrap();
+        t.succeeded(&right);
         for _ in 0..5 {
             let _failed = t.begin("carol", ip(1)).unwrap();
         }

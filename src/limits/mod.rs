@@ -4,15 +4,23 @@
 //! Failed logins have a throttle of their own (`logins`). Over a limit:
 //! `rate_limited` with how long to wait (429 and `Retry-After` on REST, an
 //! ack on the socket; the connection stays).
+//!
+//! The limits that guard accounts (auth requests per address, failed
+//! logins) must hold across nodes: they sit behind [`SharedLimits`], kept
+//! here for one node and in Redis for a cluster (`cluster::RedisLimits`).
+//! The per-user limits on sends, uploads and groups stay per node (a user's
+//! sockets usually share one, behind a sticky balancer).
 
 mod logins;
 
-pub use logins::{Attempt, LoginThrottle};
+pub use logins::{LoginThrottle, LoginTicket};
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
@@ -45,13 +53,92 @@ impl Limit {
 
 type Keyed<K> = DefaultKeyedRateLimiter<K>;
 
-pub struct RateLimits {
+/// The limits that must hold across nodes.
+#[async_trait]
+pub trait SharedLimits: Send + Sync {
+    /// Counts one `/auth/*` request from `ip`, or refuses it.
+    async fn check_auth(&self, ip: IpAddr) -> Result<()>;
+    /// Starts a login (counted as a failure until it succeeds), or refuses
+    /// it when the username or the address failed too often lately.
+    async fn begin_login(&self, username: &str, ip: IpAddr) -> Result<LoginTicket>;
+    async fn login_succeeded(&self, ticket: LoginTicket);
+    /// Forgets what has expired (run now and then).
+    fn forget_idle(&self) {}
+}
+
+/// [`SharedLimits`] for one node, in memory.
+pub struct LocalLimits {
     auth: Option<Keyed<IpAddr>>,
+    failed_logins: LoginThrottle,
+    clock: DefaultClock,
+}
+
+impl LocalLimits {
+    pub fn from_config(c: &Config) -> Self {
+        LocalLimits {
+            auth: quota(c.auth_per_minute, Duration::from_secs(60), c.auth_burst)
+                .filter(|_| !c.no_rate_limits)
+                .map(Keyed::keyed),
+            failed_logins: if c.no_rate_limits {
+                LoginThrottle::new(0, 0, c.login_failure_window)
+            } else {
+                LoginThrottle::new(
+                    c.login_failures_per_user,
+                    c.login_failures_per_ip,
+                    c.login_failure_window,
+                )
+            },
+            clock: DefaultClock::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl SharedLimits for LocalLimits {
+    async fn check_auth(&self, ip: IpAddr) -> Result<()> {
+        refuse(&self.clock, &self.auth, &ip, "auth")
+    }
+
+    async fn begin_login(&self, username: &str, ip: IpAddr) -> Result<LoginTicket> {
+        self.failed_logins.begin(username, ip)
+    }
+
+    async fn login_succeeded(&self, ticket: LoginTicket) {
+        self.failed_logins.succeeded(&ticket);
+    }
+
+    fn forget_idle(&self) {
+        if let Some(auth) = &self.auth {
+            auth.retain_recent();
+        }
+        self.failed_logins.forget_expired();
+    }
+}
+
+/// Counts one event for `key`, or refuses it with how long to wait.
+fn refuse<K>(clock: &DefaultClock, limiter: &Option<Keyed<K>>, key: &K, name: &'static str) -> Result<()>
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    let Some(limiter) = limiter else { return Ok(()) };
+    match limiter.check_key(key) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            metrics::counter!("chat_rate_limited_total", "limit" => name).increment(1);
+            let wait = not_until.wait_time_from(clock.now());
+            Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs() + 1,
+            })
+        }
+    }
+}
+
+pub struct RateLimits {
     sends: Option<Keyed<i64>>,
     uploads: Option<Keyed<i64>>,
     groups: Option<Keyed<i64>>,
-    /// Wrong passwords per username and per address.
-    pub failed_logins: LoginThrottle,
+    /// Auth requests and failed logins: across nodes when clustered.
+    pub shared: Arc<dyn SharedLimits>,
     clock: DefaultClock,
     /// Proxies whose X-Forwarded-For is believed.
     trusted_proxies: Vec<IpRange>,
@@ -65,43 +152,23 @@ fn quota(per: u32, period: Duration, burst: u32) -> Option<Quota> {
 }
 
 impl RateLimits {
-    pub fn from_config(c: &Config) -> Self {
+    /// The per-node limits from `c`, with `shared` for the rest.
+    pub fn new(c: &Config, shared: Arc<dyn SharedLimits>) -> Self {
         let on = |q: Option<Quota>| q.filter(|_| !c.no_rate_limits);
         let minute = Duration::from_secs(60);
         RateLimits {
-            auth: on(quota(c.auth_per_minute, minute, c.auth_burst)).map(Keyed::keyed),
             sends: on(quota(c.sends_per_second, Duration::from_secs(1), c.sends_burst)).map(Keyed::keyed),
             uploads: on(quota(c.uploads_per_minute, minute, c.uploads_burst)).map(Keyed::keyed),
             groups: on(quota(c.groups_per_minute, minute, c.groups_burst)).map(Keyed::keyed),
-            failed_logins: if c.no_rate_limits {
-                LoginThrottle::new(0, 0, c.login_failure_window)
-            } else {
-                LoginThrottle::new(
-                    c.login_failures_per_user,
-                    c.login_failures_per_ip,
-                    c.login_failure_window,
-                )
-            },
+            shared,
             clock: DefaultClock::default(),
             trusted_proxies: c.trusted_proxies.clone(),
         }
     }
 
-    fn refuse<K>(&self, limiter: &Option<Keyed<K>>, key: &K, name: &'static str) -> Result<()>
-    where
-        K: std::hash::Hash + Eq + Clone,
-    {
-        let Some(limiter) = limiter else { return Ok(()) };
-        match limiter.check_key(key) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                metrics::counter!("chat_rate_limited_total", "limit" => name).increment(1);
-                let wait = not_until.wait_time_from(self.clock.now());
-                Err(AppError::RateLimited {
-                    retry_after_secs: wait.as_secs() + 1,
-                })
-            }
-        }
+    /// Everything kept on this node.
+    pub fn from_config(c: &Config) -> Self {
+        Self::new(c, Arc::new(LocalLimits::from_config(c)))
     }
 
     /// Counts one event of `limit` for `user`, or refuses it.
@@ -111,11 +178,7 @@ impl RateLimits {
             Limit::Upload => &self.uploads,
             Limit::CreateGroup => &self.groups,
         };
-        self.refuse(limiter, &user, limit.name())
-    }
-
-    pub fn check_auth(&self, ip: IpAddr) -> Result<()> {
-        self.refuse(&self.auth, &ip, "auth")
+        refuse(&self.clock, limiter, &user, limit.name())
     }
 
     /// The client's address: the peer's, unless the peer is a trusted proxy,
@@ -146,10 +209,7 @@ impl RateLimits {
         for limiter in [&self.sends, &self.uploads, &self.groups].into_iter().flatten() {
             limiter.retain_recent();
         }
-        if let Some(auth) = &self.auth {
-            auth.retain_recent();
-        }
-        self.failed_logins.forget_expired();
+        self.shared.forget_idle();
     }
 
     /// Runs `forget_idle` every minute for as long as the limits live.
@@ -176,7 +236,7 @@ pub async fn auth_rate_limit(
     next: Next,
 ) -> std::result::Result<Response, AppError> {
     let ip = limits.client_ip(peer.ip(), request.headers());
-    limits.check_auth(ip)?;
+    limits.shared.check_auth(ip).await?;
     Ok(next.run(request).await)
 }
 

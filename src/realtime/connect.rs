@@ -9,12 +9,14 @@
 
 use serde::Serialize;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
 use super::handlers;
 use crate::auth::{self, AuthUser};
 use crate::domain::Timestamp;
 use crate::error::AppError;
+use crate::presence::Admission;
 use crate::state::AppState;
 use crate::{chats, users};
 
@@ -47,7 +49,7 @@ pub fn chat_room(chat_id: i64) -> String {
 
 /// The token from `auth.token`, an `Authorization: Bearer` header, or a
 /// `token` query parameter, in that order.
-fn handshake_token(socket: &SocketRef, auth: &serde_json::Value) -> Option<String> {
+fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: &serde_json::Value) -> Option<String> {
     if let Some(token) = auth
         .get("token")
         .and_then(|t| t.as_str())
@@ -75,9 +77,9 @@ fn handshake_token(socket: &SocketRef, auth: &serde_json::Value) -> Option<Strin
 /// The connect middleware. Refuses a missing or bad token with
 /// `unauthorized`; otherwise makes the socket ready before the client hears
 /// it is connected.
-pub async fn admit(
-    socket: SocketRef,
-    io: SocketIo,
+pub async fn admit<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
     TryData(auth): TryData<serde_json::Value>,
     State(state): State<AppState>,
 ) -> Result<(), Refused> {
@@ -92,26 +94,37 @@ pub async fn admit(
         }
     };
 
-    if state.presence.sockets_of(user.id) >= state.config.max_sockets_per_user {
-        return Err(Refused::TooManyConnections);
-    }
-
-    // The user room first, then the chats: a chat created after the read
-    // below reaches this socket through the user room (see the relay).
-    socket.join(user_room(user.id));
     let user_id = user.id;
     let chat_ids = chats::chat_ids(&state, user_id).await.map_err(|e| {
         e.log_if_internal();
         Refused::Internal
     })?;
+    // Counted in last, once nothing else can refuse the socket. With the
+    // cluster's presence unreachable the socket still comes in, uncounted.
+    let admission = match state
+        .presence
+        .connect(user_id, state.config.max_sockets_per_user)
+        .await
+    {
+        Ok(Admission::Full) => return Err(Refused::TooManyConnections),
+        Ok(admission) => admission,
+        Err(e) => {
+            tracing::warn!(error = %e, user_id, "presence unavailable: socket not counted");
+            Admission::Another
+        }
+    };
+    // The user room first, then the chats: a chat created after the read
+    // above reaches this socket through the user room (see the relay).
+    socket.join(user_room(user_id));
     socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
     socket.extensions.insert(user);
     handlers::register(&socket);
-    socket.on_disconnect(leave);
+    socket.on_disconnect(leave::<A>);
 
     metrics::gauge!("chat_sockets_connected").increment(1.0);
-    if state.presence.connect(user.id) {
-        announce_presence(&state, &io, user.id, true, socket.rooms()).await;
+    if admission == Admission::First {
+        let rooms = chat_ids.iter().map(|&id| chat_room(id)).collect();
+        announce_presence(&state, &io, user_id, true, rooms).await;
     }
     Ok(())
 }
@@ -119,14 +132,42 @@ pub async fn admit(
 /// The connect handler proper: nothing left to do (see the module docs).
 pub async fn connected() {}
 
-async fn leave(
-    socket: SocketRef,
-    io: SocketIo,
+async fn leave<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
 ) {
-    if state.presence.disconnect(user.id) {
-        announce_presence(&state, &io, user.id, false, socket.rooms()).await;
+    metrics::gauge!("chat_sockets_connected").decrement(1.0);
+    match state.presence.disconnect(user.id).await {
+        Ok(true) => {
+            let rooms = socket
+                .rooms()
+                .into_iter()
+                .filter(|r| r.starts_with("chat:"))
+                .map(|r| r.to_string())
+                .collect();
+            announce_presence(&state, &io, user.id, false, rooms).await;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, user_id = user.id, "presence unavailable: socket not counted out")
+        }
+    }
+}
+
+/// Tells the contacts of users a dead node took offline (the cluster's
+/// presence found them): their chats come from the store, since their
+/// sockets are gone with the node.
+pub async fn announce_gone<A: Adapter>(state: &AppState, io: &SocketIo<A>, user_ids: Vec<i64>) {
+    for user_id in user_ids {
+        match chats::chat_ids(state, user_id).await {
+            Ok(ids) => {
+                let rooms = ids.into_iter().map(chat_room).collect();
+                announce_presence(state, io, user_id, false, rooms).await;
+            }
+            Err(e) => e.log_if_internal(),
+        }
     }
 }
 
@@ -138,23 +179,18 @@ struct PresenceEvent {
 }
 
 /// Stores `last_seen_at` and tells the users who share a chat with this
-/// one (not the user's own other sockets).
-async fn announce_presence(
+/// one (`chat_rooms`; not the user's own other sockets).
+async fn announce_presence<A: Adapter>(
     state: &AppState,
-    io: &SocketIo,
+    io: &SocketIo<A>,
     user_id: i64,
     online: bool,
-    rooms: Vec<std::borrow::Cow<'static, str>>,
+    chat_rooms: Vec<String>,
 ) {
     let now = Timestamp::now();
     if let Err(e) = users::record_last_seen(state, user_id, now).await {
         e.log_if_internal();
     }
-    let chat_rooms: Vec<String> = rooms
-        .into_iter()
-        .filter(|r| r.starts_with("chat:"))
-        .map(|r| r.to_string())
-        .collect();
     if chat_rooms.is_empty() {
         return;
     }

@@ -3,6 +3,7 @@
 //! holds any logic of its own.
 
 use serde::{Deserialize, Serialize};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use tracing::Instrument;
 
@@ -25,10 +26,10 @@ use crate::uploads::{self, FileUpload};
 /// span: off by default, since building a span per
 /// event was a measurable share of the server's time at the default log
 /// level; an internal error is logged here with who sent what instead.
-async fn reply<T: Serialize + Signable>(
-    ack: AckSender,
+async fn reply<A: Adapter, T: Serialize + Signable>(
+    ack: AckSender<A>,
     event: &'static str,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     state: &AppState,
     user_id: i64,
     outcome: impl Future<Output = Result<T, AppError>>,
@@ -44,15 +45,15 @@ async fn reply<T: Serialize + Signable>(
 }
 
 /// Puts every handler on a freshly admitted socket.
-pub fn register(socket: &SocketRef) {
-    socket.on("send_message", send_message);
-    socket.on("group_message", group_message);
-    socket.on("create_group", create_group);
-    socket.on("join_group", join_group);
-    socket.on("send_file", send_file);
-    socket.on("typing", typing);
-    socket.on("mark_read", mark_read);
-    socket.on_fallback(unknown_event);
+pub fn register<A: Adapter>(socket: &SocketRef<A>) {
+    socket.on("send_message", send_message::<A>);
+    socket.on("group_message", group_message::<A>);
+    socket.on("create_group", create_group::<A>);
+    socket.on("join_group", join_group::<A>);
+    socket.on("send_file", send_file::<A>);
+    socket.on("typing", typing::<A>);
+    socket.on("mark_read", mark_read::<A>);
+    socket.on_fallback(unknown_event::<A>);
 }
 
 #[derive(Serialize)]
@@ -67,12 +68,12 @@ struct GroupAck {
 }
 signable_fields!(GroupAck { group });
 
-async fn send_message(
-    socket: SocketRef,
+async fn send_message<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<SendMessageBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let request = SendText::parse(body?)?;
@@ -91,12 +92,12 @@ struct GroupMessageBody {
     client_id: Option<String>,
 }
 
-async fn group_message(
-    socket: SocketRef,
+async fn group_message<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<GroupMessageBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let body = body?;
@@ -117,12 +118,12 @@ async fn group_message(
     reply(ack, "group_message", &socket, &state, user.id, outcome).await;
 }
 
-async fn create_group(
-    socket: SocketRef,
+async fn create_group<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<CreateGroupBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         Ok(GroupAck {
@@ -144,12 +145,12 @@ struct SendFileBody {
     client_id: Option<String>,
 }
 
-async fn send_file(
-    socket: SocketRef,
+async fn send_file<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<SendFileBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let body = body?;
@@ -191,12 +192,12 @@ struct GroupRef {
 }
 
 /// Idempotent: the socket is usually in the room already.
-async fn join_group(
-    socket: SocketRef,
+async fn join_group<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<GroupRef>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let group_id = required_id(body?.group_id, "group_id")?;
@@ -221,12 +222,12 @@ struct TypingEvent {
 }
 
 /// Relayed to the chat's other members, never stored.
-async fn typing(
-    socket: SocketRef,
+async fn typing<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<TypingBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let body = body?;
@@ -262,12 +263,12 @@ struct MarkReadBody {
     message_id: Option<i64>,
 }
 
-async fn mark_read(
-    socket: SocketRef,
+async fn mark_read<A: Adapter>(
+    socket: SocketRef<A>,
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Payload(body): Payload<MarkReadBody>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let outcome = async {
         let body = body?;
@@ -279,6 +280,6 @@ async fn mark_read(
 }
 
 /// An event this server does not know: `not_found`, if the client waits.
-async fn unknown_event(Event(name): Event, ack: AckSender) {
-    answer::<Nothing>(ack, Err(AppError::NotFound(format!("unknown event {name:?}"))));
+async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
+    answer::<A, Nothing>(ack, Err(AppError::NotFound(format!("unknown event {name:?}"))));
 }

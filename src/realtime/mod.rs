@@ -10,11 +10,16 @@ mod relay;
 pub use connect::{chat_room, user_room};
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::{ParserConfig, SocketIo};
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::mpsc;
+
+use crate::blobs::BoxFuture;
+use crate::cluster::{Cluster, HealingDriver};
 
 use crate::events::Event;
 use crate::state::AppState;
@@ -88,21 +93,61 @@ pub async fn own_request_parts(
     next.run(request).await
 }
 
-/// Builds the Socket.IO layer (path `/socket.io/`, namespace `/`, both
-/// transports) and starts the relay that drains `events` into it.
-pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (SocketIoLayer, SocketIo) {
+/// Closes every socket (at shutdown).
+pub type Closer = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+/// Puts Socket.IO (path `/socket.io/`, namespace `/`, both transports) on
+/// `router`, with the Redis adapter when the node is part of a cluster,
+/// and starts the relay that drains `events` into it (and, in a cluster,
+/// the presence upkeep).
+pub async fn attach(
+    router: axum::Router,
+    state: AppState,
+    events: mpsc::UnboundedReceiver<Event>,
+    cluster: Option<&Cluster>,
+) -> std::io::Result<(axum::Router, Closer)> {
+    let Some(cluster) = cluster else {
+        let (layer, io) = configure(SocketIo::builder(), &state).build_layer();
+        io.ns("/", connect::connected.with(connect::admit::<LocalAdapter>));
+        return Ok((router.layer(layer), run(io, state, events)));
+    };
+    let driver = HealingDriver::connect(cluster.client.clone())
+        .await
+        .map_err(|e| std::io::Error::other(format!("--redis-url (pub/sub): {e}")))?;
+    let adapter = RedisAdapterCtr::new_with_driver(
+        driver,
+        RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", cluster.prefix)),
+    );
+    type Clustered = CustomRedisAdapter<Emitter, HealingDriver>;
+    let (layer, io) = configure(SocketIo::builder(), &state)
+        .with_adapter::<Clustered>(adapter)
+        .build_layer();
+    io.ns("/", connect::connected.with(connect::admit::<Clustered>))
+        .await
+        .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
+    let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
+    let close = run(io, state, events);
+    Ok((
+        router.layer(layer),
+        Box::new(move || {
+            upkeep.abort();
+            close()
+        }),
+    ))
+}
+
+/// Every setting but the adapter.
+fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: &AppState) -> SocketIoBuilder<A> {
     // A send_file payload carries the whole file: let through a little more
     // than the upload limit, so that a file just over it gets a clean
     // `payload_too_large` ack rather than a closed connection.
     let max_file = state.config.max_upload_bytes.saturating_add(FILE_MARGIN);
     let max_file_usize = usize::try_from(max_file).unwrap_or(usize::MAX);
-    let files = Arc::clone(&state.files);
-    let (ping_interval, ping_timeout) = (state.config.ping_interval, state.config.ping_timeout);
-    let (layer, io) = SocketIo::builder()
-        .with_state(state)
+    builder
+        .with_state(state.clone())
         .max_buffer_size(SOCKET_BUFFER)
-        .ping_interval(ping_interval)
-        .ping_timeout(ping_timeout)
+        .ping_interval(state.config.ping_interval)
+        .ping_timeout(state.config.ping_timeout)
         // Reads come in small frames; a 256-byte read chunk (grown per frame
         // as needed) keeps idle sockets small. 4 KiB was the default.
         .ws_read_buffer_size(256)
@@ -110,8 +155,32 @@ pub fn start(state: AppState, events: mpsc::UnboundedReceiver<Event>) -> (Socket
         .ws_max_message_size(max_file_usize.saturating_add(64 * 1024))
         // Long-polling carries binary as base64: a third larger.
         .max_payload(max_file.saturating_mul(4) / 3 + 64 * 1024)
-        .build_layer();
-    io.ns("/", connect::connected.with(connect::admit));
-    tokio::spawn(relay::run(io.clone(), files, events));
-    (layer, io)
+}
+
+/// Starts the relay; returns what closes the sockets.
+fn run<A: Adapter>(io: SocketIo<A>, state: AppState, events: mpsc::UnboundedReceiver<Event>) -> Closer {
+    tokio::spawn(relay::run(io.clone(), Arc::clone(&state.files), events));
+    Box::new(move || {
+        Box::pin(async move {
+            state.presence.leave_cluster().await;
+            io.close().await;
+        })
+    })
+}
+
+/// Each heartbeat: keeps this node counted in the cluster's presence, and
+/// tells the contacts of users whose last sockets were on a node that died.
+async fn presence_upkeep<A: Adapter>(io: SocketIo<A>, state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state.presence.upkeep().await {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(users = gone.len(), "users offline: their node stopped answering");
+                connect::announce_gone(&state, &io, gone).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "presence upkeep failed"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use socketioxide::adapter::LocalAdapter;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
@@ -20,11 +20,11 @@ use crate::error::{AppError, ErrorBody, Result};
 /// The event's first argument as `T`, or the reason it is not one.
 pub struct Payload<T>(pub Result<T>);
 
-impl<T: DeserializeOwned> FromMessageParts<LocalAdapter> for Payload<T> {
+impl<T: DeserializeOwned, A: Adapter> FromMessageParts<A> for Payload<T> {
     type Error = Infallible;
 
     fn from_message_parts(
-        socket: &Arc<Socket<LocalAdapter>>,
+        socket: &Arc<Socket<A>>,
         value: &mut Value,
         ack: &Option<i64>,
     ) -> Result<Self, Infallible> {
@@ -59,7 +59,7 @@ struct AckErr {
 }
 
 /// Answers an event's ack (if the client asked for one) with the outcome.
-pub fn answer<T: Serialize>(ack: AckSender, outcome: Result<T>) {
+pub fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, outcome: Result<T>) {
     let sent = match outcome {
         Ok(fields) => ack.send(&AckOk { ok: true, fields }),
         Err(e) => ack.send(&AckErr {

@@ -1,12 +1,18 @@
 //! The relay: the one task that turns outbox events into Socket.IO emits,
 //! in the order the writer committed them. Every emit goes to a room
-//! (`user:{id}`, `chat:{id}`) through socketioxide's operators, so a shared
-//! adapter (Redis) can carry them across nodes later without changes here.
+//! (`user:{id}`, `chat:{id}`) through socketioxide's operators, so the
+//! cluster's adapter (Redis) carries them to every node. When it cannot
+//! (Redis down), the adapter gives up before delivering even on this node;
+//! the relay then delivers here at least, and clients elsewhere catch up
+//! with `/sync` when they reconnect.
 
 use std::sync::Arc;
 
 use serde::Serialize;
+use socketioxide::BroadcastError;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use tokio::sync::mpsc;
 
 use super::connect::{chat_room, user_room};
@@ -34,22 +40,49 @@ struct ReadPayload {
 
 /// Runs until the outbox is closed (every sender dropped). File URLs are
 /// minted here, as each event goes out: the events' door.
-pub async fn run(io: SocketIo, files: Arc<FileSigner>, mut events: mpsc::UnboundedReceiver<Event>) {
+pub async fn run<A: Adapter>(
+    io: SocketIo<A>,
+    files: Arc<FileSigner>,
+    mut events: mpsc::UnboundedReceiver<Event>,
+) {
     while let Some(event) = events.recv().await {
         deliver(&io, &files, event).await;
     }
 }
 
-async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
+/// Emits to every node's sockets in `to`; if the cluster cannot carry the
+/// event, to this node's at least.
+async fn emit<A: Adapter, T: Serialize + ?Sized>(
+    to: BroadcastOperators<A>,
+    event: &'static str,
+    data: &T,
+) -> Result<(), String> {
+    match to.clone().emit(event, data).await {
+        Err(BroadcastError::Adapter(e)) => {
+            metrics::counter!("chat_cluster_broadcast_failures_total").increment(1);
+            let local = to.local().emit(event, data).await;
+            Err(match local {
+                Ok(()) => format!("{event}: not carried to other nodes ({e}); delivered on this one"),
+                Err(l) => format!("{event}: not carried to other nodes ({e}), nor here ({l})"),
+            })
+        }
+        other => other.map_err(|e| format!("{event}: {e}")),
+    }
+}
+
+async fn deliver<A: Adapter>(io: &SocketIo<A>, files: &FileSigner, event: Event) {
     // The namespace is gone once shutdown has closed the sockets.
     let Some(ns) = io.of("/") else { return };
     let outcome = match event {
         Event::JoinedChat { chat_id, user_ids } => {
             let users: Vec<String> = user_ids.into_iter().map(user_room).collect();
-            ns.to(users)
-                .join(chat_room(chat_id))
-                .await
-                .map_err(|e| e.to_string())
+            match ns.clone().to(users.clone()).join(chat_room(chat_id)).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let here = ns.local().to(users).join(chat_room(chat_id)).await;
+                    Err(format!("joining chat {chat_id}: {e} (on this node: {here:?})"))
+                }
+            }
         }
         Event::Message { message, except } => {
             let message = files.signed(message);
@@ -65,49 +98,45 @@ async fn deliver(io: &SocketIo, files: &FileSigner, event: Event) {
             };
             let recipients = to.clone().sockets().len();
             metrics::counter!("chat_messages_delivered_total").increment(recipients as u64);
-            to.emit(name, &*message).await.map_err(|e| e.to_string())
+            emit(to, name, &*message).await
         }
         Event::GroupCreated { group } => {
             let group = files.signed(group);
-            ns.to(chat_room(group.id))
-                .emit("group_created", &GroupPayload { group: &group })
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Event::MemberAdded { group_id, member } => ns
-            .to(chat_room(group_id))
-            .emit(
-                "member_added",
-                &MemberAddedPayload {
-                    group_id,
-                    member: &member,
-                },
+            emit(
+                ns.to(chat_room(group.id)),
+                "group_created",
+                &GroupPayload { group: &group },
             )
             .await
-            .map_err(|e| e.to_string()),
+        }
+        Event::MemberAdded { group_id, member } => {
+            let payload = MemberAddedPayload {
+                group_id,
+                member: &member,
+            };
+            emit(ns.to(chat_room(group_id)), "member_added", &payload).await
+        }
         Event::AddedToGroup { user_id, group } => {
             let group = files.signed(group);
-            ns.to(user_room(user_id))
-                .emit("added_to_group", &GroupPayload { group: &group })
-                .await
-                .map_err(|e| e.to_string())
+            emit(
+                ns.to(user_room(user_id)),
+                "added_to_group",
+                &GroupPayload { group: &group },
+            )
+            .await
         }
         Event::Read {
             chat_id,
             user_id,
             message_id,
-        } => ns
-            .to(chat_room(chat_id))
-            .emit(
-                "read",
-                &ReadPayload {
-                    chat_id,
-                    user_id,
-                    message_id,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string()),
+        } => {
+            let payload = ReadPayload {
+                chat_id,
+                user_id,
+                message_id,
+            };
+            emit(ns.to(chat_room(chat_id)), "read", &payload).await
+        }
     };
     if let Err(e) = outcome {
         // A socket whose buffer is full or that just left; the others got it.

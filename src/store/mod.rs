@@ -215,6 +215,19 @@ pub trait Files: Send + Sync {
 pub trait Store: Users + Chats + Messages + Groups + Files {
     /// Ready to serve? (`/healthz`)
     async fn health(&self) -> Result<()>;
+    /// The token secret every node shares, kept in the database:
+    /// `candidate` becomes it unless one is kept already. `None`: this
+    /// store keeps none (SQLite: one node, the secret file in its data dir).
+    async fn shared_secret(&self, _candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// Claims the database for this node, for as long as the process
+    /// lives: refused (with who holds it) when another node uses it and
+    /// either of them has no cluster to coordinate through (`clustered`:
+    /// this node has `--redis-url`).
+    async fn claim(&self, _node: &str, _clustered: bool) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Called once at shutdown, after the last request: writes already
     /// queued are committed first.
     async fn close(&self) -> Result<()>;

@@ -208,6 +208,43 @@ pub async fn database_env(dir: &Path) -> Vec<(&'static str, String)> {
     }
 }
 
+/// The Redis that cluster tests use (`CHAT_TEST_REDIS_URL`, by default the
+/// machine's own).
+pub fn redis_url() -> String {
+    std::env::var("CHAT_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix of one cluster test's own; its keys are deleted when it is
+/// dropped.
+pub struct RedisPrefix(pub String);
+
+impl RedisPrefix {
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RedisPrefix(format!("chat-test-{}-{n}", std::process::id()))
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        let pattern = format!("{}*", self.0);
+        let _ = std::thread::spawn(move || -> redis::RedisResult<()> {
+            let client = redis::Client::open(redis_url())?;
+            let mut conn = client.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn)?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(&keys).query::<()>(&mut conn)?;
+            }
+            Ok(())
+        })
+        .join();
+    }
+}
+
 /// The PostgreSQL server the suite runs against, if any.
 pub fn postgres_base() -> Option<String> {
     std::env::var("CHAT_TEST_DATABASE_URL")
@@ -364,7 +401,20 @@ pub fn ids(messages: &Value) -> Vec<i64> {
         .collect()
 }
 
-pub fn read_secret(dir: &Path) -> Vec<u8> {
+/// The token secret of the server on `dir`: in its data dir on SQLite, in
+/// its database on PostgreSQL.
+pub async fn read_secret(dir: &Path) -> Vec<u8> {
+    if let Some(db) = database_for(dir).await {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let row = client
+            .query_one("SELECT value FROM settings WHERE name = 'token_secret'", &[])
+            .await
+            .expect("the token secret in the database");
+        return row.get(0);
+    }
     std::fs::read_to_string(dir.join("jwt-secret"))
         .expect("secret file")
         .trim()

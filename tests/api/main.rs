@@ -3,6 +3,7 @@
 
 mod auth;
 mod chats;
+mod cluster;
 mod crash;
 mod errors;
 mod fuzz;

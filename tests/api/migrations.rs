@@ -64,7 +64,7 @@ async fn a_version_2_database_gets_sequence_numbers_and_right_unread_counts() {
         assert_eq!(read_seq, 2);
     }
     // New messages continue the sequence; bob's unread: a3, a4 and the new one.
-    let token_secret = crate::helpers::read_secret(&app.data_path());
+    let token_secret = crate::helpers::read_secret(&app.data_path()).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -226,7 +226,7 @@ async fn no_password_hash_or_secret_in_any_response_or_log() {
         .status();
     let _ = child.wait();
 
-    let secret = std::fs::read_to_string(dir.path().join("data/jwt-secret")).unwrap();
+    let secret = String::from_utf8(crate::helpers::read_secret(&dir.path().join("data")).await).unwrap();
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("request"), "the logs did record requests");
     for (what, text) in [("responses", &bodies), ("logs", &logs)] {

@@ -1,7 +1,8 @@
-//! Two servers on one PostgreSQL database (run when the suite runs on
-//! PostgreSQL): message ids grow in commit order across both, so a client
-//! paging `/sync` by the highest id it has seen never skips a message that
-//! commits later; and a `client_id` sent to both at once stores one message.
+//! Two servers on one PostgreSQL database, a cluster through Redis (run
+//! when the suite runs on PostgreSQL): message ids grow in commit order
+//! across both, so a client paging `/sync` by the highest id it has seen
+//! never skips a message that commits later; a `client_id` sent to both at
+//! once stores one message; nodes starting at once migrate once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, database_for, on_postgres, spawn_app_with};
+use crate::helpers::{RedisPrefix, TestApp, database_for, on_postgres, redis_url, spawn_app_with};
 
 const SECRET: &str = "a secret both nodes share, long enough";
 
-async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>) {
+async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>, RedisPrefix) {
+    let prefix = RedisPrefix::new();
     let first_dir = Arc::new(tempfile::TempDir::new().expect("temp dir"));
     let url = database_for(first_dir.path())
         .await
@@ -22,11 +24,13 @@ async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>) {
         .url
         .clone();
     let node = |dir: Arc<tempfile::TempDir>| {
-        let url = url.clone();
+        let (url, prefix) = (url.clone(), prefix.0.clone());
         spawn_app_with(
             dir,
             move |c| {
                 c.database_url = Some(url);
+                c.redis_url = Some(redis_url());
+                c.redis_prefix = prefix;
                 c.jwt_secret = Some(SECRET.into());
                 c.no_rate_limits = true;
             },
@@ -35,7 +39,7 @@ async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>) {
     };
     let a = node(first_dir).await;
     let b = node(Arc::new(tempfile::TempDir::new().expect("temp dir"))).await;
-    (Arc::new(a), Arc::new(b))
+    (Arc::new(a), Arc::new(b), prefix)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -44,7 +48,7 @@ async fn a_sync_cursor_never_skips_a_message_written_through_either_node() {
         eprintln!("skipped: two nodes share a PostgreSQL database");
         return;
     }
-    let (a, b) = two_nodes().await;
+    let (a, b, _prefix) = two_nodes().await;
     let alice = a.register("alice").await;
     let bob = b.register("bob").await;
     let carol = b.register("carol").await;
@@ -130,7 +134,7 @@ async fn one_client_id_sent_to_both_nodes_at_once_stores_one_message() {
         eprintln!("skipped: two nodes share a PostgreSQL database");
         return;
     }
-    let (a, b) = two_nodes().await;
+    let (a, b, _prefix) = two_nodes().await;
     let alice = a.register("alice").await;
     let bob = b.register("bob").await;
     let attempts = (0..10).map(|i| {
@@ -173,7 +177,7 @@ async fn write_batches_take_the_cluster_wide_ordering_lock() {
     if !on_postgres() {
         return;
     }
-    let (a, _b) = two_nodes().await;
+    let (a, _b, _prefix) = two_nodes().await;
     let alice = a.register("alice").await;
     // While a session holds the lock, writes wait; reads do not.
     let url = a.database.as_ref().map(|d| d.url.clone()).expect("database");
@@ -204,7 +208,7 @@ async fn write_batches_take_the_cluster_wide_ordering_lock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_nodes_starting_at_once_on_an_empty_database_migrate_it_once() {
+async fn three_nodes_starting_at_once_on_an_empty_database_migrate_it_once_and_share_one_secret() {
     if !on_postgres() {
         return;
     }
@@ -214,13 +218,16 @@ async fn three_nodes_starting_at_once_on_an_empty_database_migrate_it_once() {
         .expect("database")
         .url
         .clone();
+    // No --jwt-secret: the nodes agree on the one kept in the database.
+    let prefix = RedisPrefix::new();
     let start = |dir: Arc<tempfile::TempDir>| {
-        let url = url.clone();
+        let (url, prefix) = (url.clone(), prefix.0.clone());
         spawn_app_with(
             dir,
             move |c| {
                 c.database_url = Some(url);
-                c.jwt_secret = Some(SECRET.into());
+                c.redis_url = Some(redis_url());
+                c.redis_prefix = prefix;
             },
             axum::Router::new(),
         )

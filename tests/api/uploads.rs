@@ -400,7 +400,7 @@ async fn signatures_and_tokens_decide_who_gets_a_file() {
         StatusCode::UNAUTHORIZED
     );
 
-    let secret = read_secret(&app.data_path());
+    let secret = read_secret(&app.data_path()).await;
     let mut derive = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
     derive.update(b"chat-server file url signing v1");
     let key = derive.finalize().into_bytes();

@@ -12,6 +12,7 @@ use crate::error::{AppError, Result};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_write_functions.sql")),
+    (3, include_str!("migrations/0003_nodes.sql")),
 ];
 
 /// The advisory lock held while migrating ("migr").

@@ -22,6 +22,7 @@ mod groups;
 mod import;
 mod messages;
 mod migrations;
+mod nodes;
 mod rows;
 mod users;
 mod writer;
@@ -46,6 +47,14 @@ const UNREACHABLE: &str = "the database is unreachable; try again shortly";
 
 impl From<tokio_postgres::Error> for AppError {
     fn from(e: tokio_postgres::Error) -> Self {
+        classify(&e)
+    }
+}
+
+/// What a PostgreSQL error means for clients: unreachable or overloaded is
+/// `unavailable`, anything else internal.
+pub(crate) fn classify(e: &tokio_postgres::Error) -> AppError {
+    {
         if e.as_db_error().is_none() {
             // No answer from the server: a closed connection, a timeout, I/O.
             tracing::warn!(error = %e, "postgres connection error");
@@ -93,6 +102,10 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 pub struct PgStore {
     pool: Pool,
     writer: writer::WriterHandle,
+    /// For the node lock's connection of its own.
+    url: String,
+    /// The task holding the node lock's connection (see `nodes`).
+    node_lock: std::sync::Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl PgStore {
@@ -104,7 +117,12 @@ impl PgStore {
             .await
             .map_err(|e| std::io::Error::other(format!("postgres at {}: {e}", redact(url))))?;
         let writer = writer::spawn(pool.clone());
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            writer,
+            url: url.to_string(),
+            node_lock: std::sync::Arc::default(),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
@@ -162,8 +180,17 @@ impl super::Store for PgStore {
         Ok(())
     }
 
+    async fn shared_secret(&self, candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.kept_secret(candidate).await.map(Some)
+    }
+
+    async fn claim(&self, node: &str, clustered: bool) -> std::io::Result<()> {
+        self.claim_database(node, clustered).await
+    }
+
     async fn close(&self) -> Result<()> {
         self.writer.drain().await;
+        self.release_claim();
         self.pool.close();
         Ok(())
     }

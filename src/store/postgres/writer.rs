@@ -317,7 +317,7 @@ async fn run_batch(
                     match answer {
                         Ok(rows) => done.push(finish(Ok(rows))),
                         Err(e) => {
-                            done.push(finish(Err(AppError::internal(format_args!("postgres: {e}")))));
+                            done.push(finish(Err(super::classify(&e))));
                             failure.get_or_insert(e);
                         }
                     }

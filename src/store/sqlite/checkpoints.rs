@@ -15,7 +15,8 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -27,7 +28,7 @@ const EVERY: Duration = Duration::from_secs(1);
 const RESTART_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 /// After a restart that could not finish (a long reader: a backup), how long
 /// the writer leaves it before trying again.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+const RETRY_AFTER: Duration = Duration::from_millis(20);
 /// The writer connection's usual busy timeout (see `store::configure`).
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,8 +63,14 @@ fn checkpoint(conn: &Connection, mode: &'static str) -> rusqlite::Result<Outcome
     outcome
 }
 
-/// Starts the thread; it stops when the returned sender is dropped.
-pub fn spawn(conn: Connection, wal_path: PathBuf) -> std::io::Result<mpsc::SyncSender<()>> {
+/// Starts the thread; it stops when the returned sender is dropped. It
+/// leaves the WAL alone while `over_limit` says the writer is restarting it
+/// (two checkpoints at once make the writer's wait for the other).
+pub fn spawn(
+    conn: Connection,
+    wal_path: PathBuf,
+    over_limit: Arc<AtomicBool>,
+) -> std::io::Result<mpsc::SyncSender<()>> {
     let (stop, stopped) = mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -72,6 +79,9 @@ pub fn spawn(conn: Connection, wal_path: PathBuf) -> std::io::Result<mpsc::SyncS
             // copied means writes have stopped.
             let mut previous_log = -1;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+                if over_limit.load(Ordering::Relaxed) {
+                    continue;
+                }
                 match checkpoint(&conn, "PASSIVE") {
                     Ok(o) => {
                         let idle = o.log > 0 && o.log == o.checkpointed && o.log == previous_log;
@@ -112,12 +122,19 @@ pub struct WalLimit {
     limit_frames: i64,
     /// Set after a restart that readers kept from finishing.
     retry_at: Option<Instant>,
+    /// True from the commit that passed the limit until the restart: the
+    /// checkpointer thread stays out of the way meanwhile.
+    over_limit: Arc<AtomicBool>,
 }
 
 impl WalLimit {
     /// Installs the WAL hook on the writer's connection (after
     /// `wal_autocheckpoint`, which would replace it).
-    pub fn install(conn: &Connection, limit_bytes: u64) -> rusqlite::Result<Self> {
+    pub fn install(
+        conn: &Connection,
+        limit_bytes: u64,
+        over_limit: Arc<AtomicBool>,
+    ) -> rusqlite::Result<Self> {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         // Each frame is a page plus a 24-byte header.
         let frame_bytes = page_size.max(512) + 24;
@@ -125,6 +142,7 @@ impl WalLimit {
         Ok(WalLimit {
             limit_frames: (i64::try_from(limit_bytes).unwrap_or(i64::MAX) / frame_bytes).max(16),
             retry_at: None,
+            over_limit,
         })
     }
 
@@ -133,6 +151,7 @@ impl WalLimit {
         if i64::from(WAL_FRAMES.with(Cell::get)) < self.limit_frames {
             return;
         }
+        self.over_limit.store(true, Ordering::Relaxed);
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
@@ -141,6 +160,7 @@ impl WalLimit {
             Ok(o) if !o.busy => {
                 self.retry_at = None;
                 WAL_FRAMES.with(|f| f.set(0));
+                self.over_limit.store(false, Ordering::Relaxed);
             }
             Ok(o) => {
                 tracing::debug!(

@@ -169,7 +169,8 @@ impl Db {
             .map_err(to_io)?;
         let checkpoint_conn = Connection::open(path).map_err(to_io)?;
         configure(&checkpoint_conn, sync, wal_limit_bytes).map_err(to_io)?;
-        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path))?;
+        let over_limit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path), Arc::clone(&over_limit))?;
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
             configure(c, sync, wal_limit_bytes)?;
@@ -188,7 +189,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        let writer = writer::spawn(write_conn, wal_limit_bytes)?;
+        let writer = writer::spawn(write_conn, wal_limit_bytes, over_limit)?;
         Ok(Db {
             readers: Arc::new(readers::spawn(pool, readers)?),
             writer,

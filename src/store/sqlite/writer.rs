@@ -108,8 +108,12 @@ type Finished = (Vec<Completion>, bool);
 /// Completions run on the async runtime, a batch at a time: answering each
 /// job from the writer thread would wake the runtime once per job, and on a
 /// busy single core every wake-up is a context switch back and forth.
-pub fn spawn(conn: Connection, wal_limit_bytes: u64) -> std::io::Result<WriterHandle> {
-    let wal_limit = WalLimit::install(&conn, wal_limit_bytes).map_err(std::io::Error::other)?;
+pub fn spawn(
+    conn: Connection,
+    wal_limit_bytes: u64,
+    over_limit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<WriterHandle> {
+    let wal_limit = WalLimit::install(&conn, wal_limit_bytes, over_limit).map_err(std::io::Error::other)?;
     let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let (finished, mut to_complete) = mpsc::unbounded_channel::<Finished>();
     match tokio::runtime::Handle::try_current() {
