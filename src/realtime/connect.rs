@@ -5,7 +5,10 @@
 //! sends the client its connect packet: the event handlers are in place and
 //! the rooms joined before the client can emit anything. (The connect
 //! handler proper runs later, on a spawned task, and would race the
-//! client's first events.)
+//! client's first events.) A broadcast to a room the socket has just
+//! joined can therefore reach the client just before its connect packet;
+//! socket.io-client keeps such events (its receive buffer) and hands them
+//! over once connected, so nothing sent after the join is missed.
 
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -26,14 +29,22 @@ use crate::{chats, users};
 pub enum Refused {
     Unauthorized,
     TooManyConnections,
+    /// The database stayed unreachable for [`STORE_WAIT`].
+    Unavailable,
     Internal,
 }
+
+/// How long a connect waits for an unreachable database, and how often it
+/// tries again meanwhile.
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refused::Unauthorized => "unauthorized",
             Refused::TooManyConnections => "too many connections",
+            Refused::Unavailable => "unavailable",
             Refused::Internal => "internal",
         })
     }
@@ -85,20 +96,35 @@ pub async fn admit<A: Adapter>(
 ) -> Result<(), Refused> {
     let auth = auth.unwrap_or(serde_json::Value::Null);
     let token = handshake_token(&socket, &auth).ok_or(Refused::Unauthorized)?;
-    let user = match auth::authenticate(&state, &token).await {
-        Ok(user) => user,
-        Err(AppError::Unauthorized(_)) => return Err(Refused::Unauthorized),
-        Err(e) => {
-            e.log_if_internal();
-            return Err(Refused::Internal);
+    // A database that is briefly away (a restart, a failover) is waited for:
+    // a refused namespace connect is final for socket.io-client, which
+    // reconnects by itself only when the transport fails.
+    let mut waited = std::time::Duration::ZERO;
+    let (user, chat_ids) = loop {
+        let attempt = async {
+            let user = auth::authenticate(&state, &token).await?;
+            let chat_ids = chats::chat_ids(&state, user.id).await?;
+            Ok::<_, AppError>((user, chat_ids))
+        };
+        match attempt.await {
+            Ok(found) => break found,
+            Err(AppError::Unauthorized(_)) => return Err(Refused::Unauthorized),
+            Err(AppError::Unavailable(why)) if waited < STORE_WAIT => {
+                tracing::debug!(why, "store unavailable during a socket connect: waiting");
+                tokio::time::sleep(STORE_RETRY).await;
+                waited += STORE_RETRY;
+            }
+            Err(AppError::Unavailable(why)) => {
+                tracing::warn!(why, "store unavailable: socket connect refused");
+                return Err(Refused::Unavailable);
+            }
+            Err(e) => {
+                e.log_if_internal();
+                return Err(Refused::Internal);
+            }
         }
     };
-
     let user_id = user.id;
-    let chat_ids = chats::chat_ids(&state, user_id).await.map_err(|e| {
-        e.log_if_internal();
-        Refused::Internal
-    })?;
     // Counted in last, once nothing else can refuse the socket. With the
     // cluster's presence unreachable the socket still comes in, uncounted.
     let admission = match state

@@ -70,9 +70,17 @@ impl SocketClient {
             _ => "40".to_string(),
         };
         sink.send(Frame::text(connect)).await.expect("send connect");
+        // The server joins the socket to its rooms before it sends the
+        // connect packet, so an event can come first: like socket.io-client
+        // (its receive buffer), keep it for after the connect.
+        let mut early = VecDeque::new();
         let mut answer = next_text(&mut stream).await;
-        while answer == "2" {
-            sink.send(Frame::text("3")).await.expect("send pong");
+        while answer == "2" || answer.starts_with("42") {
+            if answer == "2" {
+                sink.send(Frame::text("3")).await.expect("send pong");
+            } else if let Some(Incoming::Event(name, data)) = parse_packet(&answer) {
+                early.push_back((name, data));
+            }
             answer = next_text(&mut stream).await;
         }
         if let Some(err) = answer.strip_prefix("44") {
@@ -102,15 +110,8 @@ impl SocketClient {
                     if answering.load(Ordering::Relaxed) {
                         let _ = pong.send(Frame::text("3"));
                     }
-                } else if let Some(rest) = text.strip_prefix("42") {
-                    let args: Value = serde_json::from_str(rest).expect("event JSON");
-                    let name = args[0].as_str().unwrap_or_default().to_string();
-                    let _ = deliver.send(Incoming::Event(name, args[1].clone()));
-                } else if let Some(rest) = text.strip_prefix("43") {
-                    let split = rest.find('[').expect("ack args");
-                    let id: u64 = rest[..split].parse().expect("ack id");
-                    let args: Value = serde_json::from_str(&rest[split..]).expect("ack JSON");
-                    let _ = deliver.send(Incoming::Ack(id, args[0].clone()));
+                } else if let Some(incoming) = parse_packet(text) {
+                    let _ = deliver.send(incoming);
                 } else if text.starts_with("41") || text == "1" {
                     break;
                 }
@@ -120,7 +121,7 @@ impl SocketClient {
         Ok(SocketClient {
             out,
             inbox,
-            events: VecDeque::new(),
+            events: early,
             acks: Vec::new(),
             next_ack: 1,
             closed: false,
@@ -294,6 +295,22 @@ impl SocketClient {
 
     pub async fn close(self) {
         let _ = self.out.send(Frame::Close(None));
+    }
+}
+
+/// An event (`42`) or an ack (`43`) packet; `None` for anything else.
+fn parse_packet(text: &str) -> Option<Incoming> {
+    if let Some(rest) = text.strip_prefix("42") {
+        let args: Value = serde_json::from_str(rest).expect("event JSON");
+        let name = args[0].as_str().unwrap_or_default().to_string();
+        Some(Incoming::Event(name, args[1].clone()))
+    } else if let Some(rest) = text.strip_prefix("43") {
+        let split = rest.find('[').expect("ack args");
+        let id: u64 = rest[..split].parse().expect("ack id");
+        let args: Value = serde_json::from_str(&rest[split..]).expect("ack JSON");
+        Some(Incoming::Ack(id, args[0].clone()))
+    } else {
+        None
     }
 }
 

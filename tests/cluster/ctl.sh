@@ -25,7 +25,7 @@ wait_for() { # what command...
 state() { cat "$work/$1"; }
 
 start_postgres() {
-  as_postgres "$(pg_bin)/pg_ctl" -D "$work/pg" -w -t 30 -l "$work/postgres.log" \
+  as_postgres "$(pg_bin)/pg_ctl" -D "$work/pg" -w -t 30 -l "$work/pglog/postgres.log" \
     -o "-p $(state pg_port) -k $work/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
 }
 stop_postgres() { as_postgres "$(pg_bin)/pg_ctl" -D "$work/pg" -w -t 30 -m immediate stop >/dev/null; }
@@ -58,8 +58,9 @@ start_node() { # N
 case "${1:-}" in
   setup)
     echo "$2" >"$work/bin"
-    mkdir -p "$work/pg" "$work/pgsock" "$work/data" "$work/nginx/logs"
-    [ "$(id -u)" -eq 0 ] && chown -R postgres "$work/pg" "$work/pgsock"
+    chmod 755 "$work"
+    mkdir -p "$work/pg" "$work/pgsock" "$work/pglog" "$work/data" "$work/nginx/logs"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$work/pg" "$work/pgsock" "$work/pglog"
     # (the data dir holds the nodes' blobs: one folder they share, as a
     # stand-in for object storage on this one machine)
     free_port >"$work/pg_port"

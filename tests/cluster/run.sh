@@ -28,7 +28,7 @@ cleanup() {
       tail -n 30 "$log" >&2
     done
   fi
-  rm -rf "$work"
+  if [ "$status" -ne 0 ] && [ -n "${KEEP_CLUSTER_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 

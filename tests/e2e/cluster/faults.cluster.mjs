@@ -50,12 +50,16 @@ async function api(base, method, path, token, body) {
 let run = 0;
 const unique = (p) => `${p}${process.pid % 10000}r${++run}`;
 
-// A user and one socket of theirs, through nginx from 127.0.0.<host>.
-async function person(name, host, transport) {
+async function register(name) {
   const username = unique(name).slice(0, 32);
   const { status, body } = await api(BASE, 'POST', '/auth/register', null, { username, password: 'correct horse' });
   assert.equal(status, 201, JSON.stringify(body));
-  const p = { id: body.user.id, username, token: body.token, host, transport, received: new Map(), connects: 0 };
+  return { id: body.user.id, username, token: body.token };
+}
+
+// A user and one socket of theirs, through nginx from 127.0.0.<host>.
+async function person(name, host, transport) {
+  const p = { ...(await register(name)), host, transport, received: new Map(), connects: 0, drops: 0 };
   p.socket = io(BASE, {
     auth: { token: p.token },
     transports: [transport],
@@ -68,6 +72,7 @@ async function person(name, host, transport) {
     forceNew: true,
   });
   p.socket.on('connect', () => { p.connects += 1; });
+  p.socket.on('disconnect', () => { p.drops += 1; });
   p.socket.on('receive_message', (m) => p.received.set(m.id, m));
   await until(`${name} connects`, () => p.socket.connected);
   return p;
@@ -75,14 +80,23 @@ async function person(name, host, transport) {
 
 // Sends `text` with its client_id until acknowledged (through reconnects).
 async function sendUntilAcked(p, groupId, text) {
+  const deadline = Date.now() + 60_000;
+  let last = 'never connected';
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`${p.username}: ${text} not acked within 60 s (last: ${last})`);
     if (p.socket.connected) {
       try {
         const ack = await p.socket.timeout(3000).emitWithAck('group_message', { group_id: groupId, text, client_id: text });
         if (ack.ok) return ack.message;
+        last = JSON.stringify(ack);
         if (ack.error.code !== 'unavailable') throw new Error(`${text}: ${JSON.stringify(ack)}`);
       } catch (e) {
-        if (!String(e).includes('timed out') && !String(e).includes('operation has timed out')) throw e;
+        // No answer in time, or the connection dropped before the ack: the
+        // send may or may not have been stored; resending the same
+        // client_id is safe either way.
+        const retry = ['timed out', 'operation has timed out', 'socket has been disconnected'];
+        if (!retry.some((r) => String(e).includes(r))) throw e;
+        last = String(e);
       }
     }
     await sleep(50);
@@ -134,11 +148,14 @@ describe('a cluster of three behind nginx, under faults', () => {
         acked.push(await sendUntilAcked(p, groupId, `${tag}-${i}-${n}`));
         await sleep(20);
       }
-    });
-    await sleep(ms / 2);
-    await fault();
-    await sleep(ms / 2);
-    stop = true;
+    }).map((sender) => sender.catch((e) => { stop = true; throw e; }));
+    try {
+      await sleep(ms / 2);
+      await fault();
+      await sleep(ms / 2);
+    } finally {
+      stop = true;
+    }
     await Promise.all(senders);
     return acked;
   }
@@ -166,14 +183,13 @@ describe('a cluster of three behind nginx, under faults', () => {
   it('kill -9 of a node: its clients move on, nothing acked is lost or doubled, its users go offline', async () => {
     // A watcher on node 1 and a user whose only socket is on node 2.
     const watcher = people.find(() => true);
-    const lonely = await person('lonely', 40, 'websocket');
+    const lonely = await register('lonely');
     const joined = await api(BASE, 'POST', `/groups/${groupId}/add-user`, people[0].token, { user_id: lonely.id });
     assert.equal(joined.status, 200);
-    lonely.socket.close();
-    const direct = io(NODES[1], { auth: { token: lonely.token }, transports: ['websocket'], reconnection: false, forceNew: true });
-    await until('lonely on node 2', () => direct.connected);
     const presence = [];
     watcher.socket.on('presence', (e) => presence.push({ ...e, at: Date.now() }));
+    const direct = io(NODES[1], { auth: { token: lonely.token }, transports: ['websocket'], reconnection: false, forceNew: true });
+    await until('lonely on node 2', () => direct.connected);
     await until('lonely online', () => presence.some((e) => e.user_id === lonely.id && e.online));
 
     const connects = new Map(people.map((p) => [p, p.connects]));
@@ -218,6 +234,7 @@ describe('a cluster of three behind nginx, under faults', () => {
       if (r.status === 503) unavailable += 1;
     }, 100);
     let back;
+    const dropsBefore = people.reduce((n, p) => n + p.drops, 0);
     const acked = await flood('pg', 5000, async () => {
       ctl('stop-postgres');
       await sleep(1500);
@@ -229,6 +246,6 @@ describe('a cluster of three behind nginx, under faults', () => {
     const recovered = Date.now() - back;
     assert.ok(unavailable > 0, '/healthz said 503 while PostgreSQL was down');
     const figures = await checkAfter('pg', acked, () => true);
-    console.log(`postgres restart: ${JSON.stringify(figures)}, 503 answers ${unavailable}, healthy ${recovered} ms after`);
+    console.log(`postgres restart: ${JSON.stringify(figures)}, 503 answers ${unavailable}, healthy ${recovered} ms after, sockets dropped meanwhile ${people.reduce((n, p) => n + p.drops, 0) - dropsBefore}`);
   });
 });
