@@ -56,9 +56,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::blobs::LocalDisk;
+use crate::blobs::{BlobStore, LocalDisk, S3};
 use crate::cluster::{Cluster, RedisLimits, RedisPresence};
-use crate::config::Config;
+use crate::config::{BlobStoreKind, Config};
 use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
 use crate::events::Outbox;
 use crate::limits::RateLimits;
@@ -137,19 +137,41 @@ pub async fn serve_with_routes(
         config.argon2_parallelism,
         max_hashes,
     )?;
-    // A cluster's nodes may share the folder: leftovers young enough to be
+    // A cluster's nodes share the store: leftovers young enough to be
     // another node's upload in flight stay.
     let grace = if cluster.is_some() {
         blobs::SHARED_SWEEP_AFTER
     } else {
         std::time::Duration::ZERO
     };
-    let blobs = Arc::new(LocalDisk::open(config.uploads_dir(), grace)?);
+    let staging_dir = config.uploads_dir().join("tmp");
+    blobs::prepare_staging(&staging_dir, grace)?;
+    let blobs: Arc<dyn BlobStore> = match &config.blob_store {
+        BlobStoreKind::Local => {
+            if cluster.is_some() {
+                tracing::warn!(
+                    "--blob-store local with several nodes: every node must see the same uploads folder; use s3://… otherwise"
+                );
+            }
+            Arc::new(LocalDisk::open(config.uploads_dir(), grace)?)
+        }
+        BlobStoreKind::S3(url) => Arc::new(
+            S3::open(
+                url,
+                config.s3_endpoint.as_deref(),
+                config.s3_region.as_deref(),
+                grace,
+            )
+            .map_err(std::io::Error::other)?,
+        ),
+    };
     let referenced = store.referenced_blobs().await.map_err(std::io::Error::other)?;
-    let sweeper = Arc::clone(&blobs);
-    let removed = tokio::task::spawn_blocking(move || sweeper.remove_unreferenced(&referenced))
+    // (Also the first request to an object store: a wrong bucket, endpoint
+    // or credential stops the start here, with the store's own words.)
+    let removed = blobs
+        .sweep(referenced)
         .await
-        .map_err(std::io::Error::other)??;
+        .map_err(|e| std::io::Error::other(format!("blob store: {e}")))?;
     if removed > 0 {
         tracing::info!(removed, "removed stored files that no attachment refers to");
     }
@@ -177,7 +199,7 @@ pub async fn serve_with_routes(
     let state = AppState::new(Services {
         tokens: Arc::new(Tokens::new(&secret, config.token_ttl)),
         files: Arc::new(FileSigner::new(&secret, config.file_url_ttl)),
-        staging_dir: blobs.tmp_dir(),
+        staging_dir,
         blobs,
         config: Arc::new(config),
         store: Arc::clone(&store),

@@ -116,6 +116,24 @@ pub struct Config {
     #[arg(long, env = "CHAT_CLUSTER_HEARTBEAT", default_value = "5s", value_parser = parse_duration)]
     pub cluster_heartbeat: Duration,
 
+    /// Where uploaded files are kept: local (<data-dir>/uploads) or
+    /// s3://bucket/prefix, S3-compatible object storage that several nodes
+    /// share (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+    /// or the other usual AWS variables). Uploads are staged in
+    /// <data-dir>/uploads/tmp either way.
+    #[arg(long, env = "CHAT_BLOB_STORE", default_value = "local", value_parser = parse_blob_store)]
+    pub blob_store: BlobStoreKind,
+
+    /// The S3-compatible server for --blob-store s3://…, e.g.
+    /// http://minio:9000 (path-style requests); absent: AWS itself.
+    #[arg(long, env = "CHAT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The region for --blob-store s3://… (absent: AWS_DEFAULT_REGION or
+    /// AWS_REGION, else us-east-1).
+    #[arg(long, env = "CHAT_S3_REGION")]
+    pub s3_region: Option<String>,
+
     /// Secret for signing tokens. When absent, a random one is generated on
     /// first start and kept in <data-dir>/jwt-secret (mode 0600), so tokens
     /// survive restarts; on PostgreSQL it is kept in the database instead
@@ -336,6 +354,24 @@ pub enum Database {
     Sqlite,
     /// The connection URL.
     Postgres(String),
+}
+
+/// Where uploaded files are kept (`--blob-store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStoreKind {
+    Local,
+    /// The `s3://bucket/prefix` URL.
+    S3(String),
+}
+
+fn parse_blob_store(raw: &str) -> Result<BlobStoreKind, String> {
+    match raw.trim() {
+        "local" => Ok(BlobStoreKind::Local),
+        url if url.starts_with("s3://") && url.len() > "s3://".len() => {
+            Ok(BlobStoreKind::S3(url.to_string()))
+        }
+        _ => Err(format!("{raw:?}: expected local or s3://bucket/prefix")),
+    }
 }
 
 /// The database file inside a data folder.

@@ -4,7 +4,8 @@
 //! The store is SQLite in that data dir, unless `CHAT_TEST_DATABASE_URL`
 //! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1/postgres`):
 //! then each data dir gets a database of its own on it, created for the
-//! test and dropped after it, and every suite runs the same on both.
+//! test and dropped after it, and every suite runs the same on both. The
+//! blob store is the data dir's folder, or S3 (see [`crate::blobstore`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,10 @@ pub async fn spawn_app_with(
     let mut config = Config::with_data_dir(data_dir.path()).expect("default config");
     let database = database_for(data_dir.path()).await;
     config.database_url = database.as_ref().map(|d| d.url.clone());
+    if let Some((store, endpoint)) = crate::blobstore::server_flags(data_dir.path()).await {
+        config.blob_store = chat_server::config::BlobStoreKind::S3(store);
+        config.s3_endpoint = Some(endpoint);
+    }
     adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

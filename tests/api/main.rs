@@ -2,6 +2,7 @@
 //! spoken to over HTTP.
 
 mod auth;
+mod blobstore;
 mod chats;
 mod cluster;
 mod crash;
@@ -20,6 +21,7 @@ mod process;
 mod properties;
 mod realtime;
 mod required;
+mod s3;
 mod socket;
 mod storage;
 mod two_nodes;

@@ -11,6 +11,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::blobstore;
 use crate::helpers::{Account, TestApp, assert_error, read_secret, spawn_app, spawn_app_with};
 use crate::socket::SocketClient;
 
@@ -29,23 +30,6 @@ const ELF: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00bina
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Files under the blob store, temporary ones apart.
-fn stored_blobs(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let root = dir.join("uploads");
-    let Ok(level1) = std::fs::read_dir(&root) else {
-        return found;
-    };
-    for a in level1.flatten().filter(|e| e.file_name() != "tmp") {
-        for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-            for blob in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
-                found.push(blob.file_name().to_string_lossy().to_string());
-            }
-        }
-    }
-    found
 }
 
 fn temp_files(dir: &Path) -> usize {
@@ -258,7 +242,7 @@ async fn refused_files_leave_no_file_temp_file_or_row() {
     let r = app.upload(&alice, &to_bob, "big.png", "image/png", over).await;
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 
-    assert_eq!(stored_blobs(&app.data_path()), Vec::<String>::new());
+    assert_eq!(blobstore::stored(&app.data_path()).await, Vec::<String>::new());
     assert_eq!(temp_files(&app.data_path()), 0);
     let (_, sync) = app.get("/sync", Some(&alice.token)).await;
     assert_eq!(
@@ -288,16 +272,9 @@ async fn a_file_at_the_limit_is_stored_whole() {
     let attachment = &body["message"]["attachment"];
     assert_eq!(attachment["size"], limit);
     assert_eq!(attachment["sha256"], sha256_hex(&bytes));
-    let blobs = stored_blobs(&app.data_path());
+    let blobs = blobstore::stored(&app.data_path()).await;
     assert_eq!(blobs, [sha256_hex(&bytes)]);
-    let on_disk = std::fs::read(
-        app.data_path()
-            .join("uploads")
-            .join(&blobs[0][..2])
-            .join(&blobs[0][2..4])
-            .join(&blobs[0]),
-    )
-    .unwrap();
+    let on_disk = blobstore::read(&app.data_path(), &blobs[0]).await;
     assert_eq!(sha256_hex(&on_disk), sha256_hex(&bytes));
     let served = app
         .fetch(attachment["url"].as_str().unwrap(), None)
@@ -338,7 +315,7 @@ async fn identical_uploads_make_two_messages_and_one_blob() {
         a.1["message"]["attachment"]["id"],
         b.1["message"]["attachment"]["id"]
     );
-    assert_eq!(stored_blobs(&app.data_path()).len(), 1);
+    assert_eq!(blobstore::stored(&app.data_path()).await.len(), 1);
     for (body, name) in [(&a.1, "a.png"), (&b.1, "b.png")] {
         let response = app
             .fetch(body["message"]["attachment"]["url"].as_str().unwrap(), None)
@@ -499,7 +476,7 @@ async fn file_names_never_reach_the_file_system() {
     }
     assert!(!Path::new("/tmp/evil.png").exists());
     assert_eq!(
-        stored_blobs(&app.data_path()),
+        blobstore::stored(&app.data_path()).await,
         [sha256_hex(PNG)],
         "only content-addressed blobs"
     );
@@ -577,7 +554,7 @@ async fn upload_requests_are_validated() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    assert_eq!(stored_blobs(&app.data_path()).len(), 0);
+    assert_eq!(blobstore::stored(&app.data_path()).await.len(), 0);
     assert_eq!(temp_files(&app.data_path()), 0);
 }
 
@@ -680,7 +657,7 @@ async fn send_file_over_the_socket_is_the_same_operation() {
         )
         .await;
     assert_eq!(ack["error"]["code"], "chat_not_found");
-    assert_eq!(stored_blobs(&app.data_path()).len(), 1);
+    assert_eq!(blobstore::stored(&app.data_path()).await.len(), 1);
     assert_eq!(temp_files(&app.data_path()), 0);
     let ack = alice_sock
         .emit_ack("send_message", json!({ "to": bob.id, "text": "still connected" }))
@@ -718,20 +695,11 @@ async fn leftovers_of_a_crash_are_swept_at_start() {
     // A half-written upload and a blob whose row never committed.
     let dir = data_dir.path();
     std::fs::write(dir.join("uploads/tmp/0123.part"), b"half a file").unwrap();
-    let orphan = sha256_hex(JPEG);
-    std::fs::create_dir_all(dir.join("uploads").join(&orphan[..2]).join(&orphan[2..4])).unwrap();
-    std::fs::write(
-        dir.join("uploads")
-            .join(&orphan[..2])
-            .join(&orphan[2..4])
-            .join(&orphan),
-        JPEG,
-    )
-    .unwrap();
+    blobstore::plant(dir, &sha256_hex(JPEG), JPEG).await;
 
     let app = spawn_app_with(data_dir, |_| {}, axum::Router::new()).await;
     assert_eq!(temp_files(&app.data_path()), 0);
-    assert_eq!(stored_blobs(&app.data_path()), [sha256_hex(PNG)]);
+    assert_eq!(blobstore::stored(&app.data_path()).await, [sha256_hex(PNG)]);
     let url = kept["message"]["attachment"]["url"].as_str().unwrap();
     assert_eq!(
         app.fetch(url, None).await.bytes().await.unwrap().as_ref(),

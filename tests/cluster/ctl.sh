@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cluster suite's controls (tests/cluster/run.sh sets it up; the tests
-# call it): start and stop the nodes, Redis, PostgreSQL and nginx it runs.
+# call it): start and stop the nodes, Redis, PostgreSQL, the S3 store
+# (moto_server) and nginx it runs.
 # State lives in $CHAT_CLUSTER_WORK.
 #   ctl.sh setup BIN | start-node N | kill-node N | stop-redis | start-redis
 #   ctl.sh stop-postgres | start-postgres | stop-all
@@ -43,12 +44,22 @@ stop_redis() {
   done
 }
 
+start_s3() {
+  moto_server -H 127.0.0.1 -p "$(state s3_port)" >>"$work/moto.log" 2>&1 &
+  echo $! >"$work/moto.pid"
+  wait_for moto_server curl -sf "http://127.0.0.1:$(state s3_port)/"
+  # moto takes an unsigned request.
+  curl -sf -X PUT "http://127.0.0.1:$(state s3_port)/chat" >/dev/null
+}
+
 start_node() { # N
   local n=$1 port
   port="$(state "node${n}_port")"
-  "$(state bin)" serve --addr "127.0.0.1:$port" --data-dir "$work/data" \
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
+  "$(state bin)" serve --addr "127.0.0.1:$port" --data-dir "$work/data$n" \
     --database-url "postgres://postgres@127.0.0.1:$(state pg_port)/chat" \
     --redis-url "redis://127.0.0.1:$(state redis_port)" --redis-prefix cluster-test \
+    --blob-store s3://chat/cluster --s3-endpoint "http://127.0.0.1:$(state s3_port)" \
     --cluster-heartbeat 1s --ping-interval 2s --ping-timeout 2s --no-rate-limits \
     --log-format json --log warn,chat_server=info >>"$work/node$n.log" 2>&1 &
   echo $! >"$work/node${n}.pid"
@@ -59,18 +70,19 @@ case "${1:-}" in
   setup)
     echo "$2" >"$work/bin"
     chmod 755 "$work"
-    mkdir -p "$work/pg" "$work/pgsock" "$work/pglog" "$work/data" "$work/nginx/logs"
+    command -v moto_server >/dev/null || { echo "needs moto_server (pip install 'moto[server]'), the nodes' S3" >&2; exit 1; }
+    mkdir -p "$work/pg" "$work/pgsock" "$work/pglog" "$work/nginx/logs"
     [ "$(id -u)" -eq 0 ] && chown -R postgres "$work/pg" "$work/pgsock" "$work/pglog"
-    # (the data dir holds the nodes' blobs: one folder they share, as a
-    # stand-in for object storage on this one machine)
     free_port >"$work/pg_port"
     free_port >"$work/redis_port"
+    free_port >"$work/s3_port"
     free_port >"$work/lb_port"
     for n in 1 2 3; do free_port >"$work/node${n}_port"; done
     as_postgres "$(pg_bin)/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
     start_postgres
     psql "postgres://postgres@127.0.0.1:$(state pg_port)/postgres" -qc "CREATE DATABASE chat"
     start_redis
+    start_s3
     for n in 1 2 3; do start_node "$n"; done
     # The shipped nginx config, with this run's nodes, port and paths.
     servers=""
@@ -100,6 +112,7 @@ case "${1:-}" in
     for n in 1 2 3; do [ -f "$work/node$n.pid" ] && kill "$(state "node$n.pid")" 2>/dev/null || true; done
     [ -f "$work/nginx.pid.run" ] && kill "$(state nginx.pid.run)" 2>/dev/null || true
     stop_redis || true
+    [ -f "$work/moto.pid" ] && kill "$(state moto.pid)" 2>/dev/null || true
     [ -f "$work/pg/postmaster.pid" ] && stop_postgres || true
     ;;
   *) echo "usage: ctl.sh setup BIN | start-node N | kill-node N | stop-redis | start-redis | stop-postgres | start-postgres | stop-all" >&2; exit 2 ;;

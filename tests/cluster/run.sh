@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The cluster suite: three release-binary nodes on one PostgreSQL database
-# and one Redis, behind nginx with the shipped config
+# The cluster suite: three release-binary nodes on one PostgreSQL database,
+# one Redis and one S3 store (moto_server), behind nginx with the shipped config
 # (deploy/cluster/nginx.conf, its node list replaced), and the official
 # socket.io-client spread over them; then the faults: kill -9 a node,
 # restart Redis, restart PostgreSQL, each mid-flood.
@@ -8,7 +8,8 @@
 # It runs PostgreSQL and Redis of its own (a temporary cluster from Debian's
 # binaries on free ports, a redis-server without persistence), so that
 # restarting them disturbs nothing else. Needs Debian's postgresql,
-# redis-server and nginx (.ci/run installs them), Node.js 20+.
+# redis-server and nginx (.ci/run installs them), moto_server on the PATH
+# (.ci/s3.sh), Node.js 20+.
 # Usage: tests/cluster/run.sh   (expects target/release/chat-server, or CHAT_SERVER_BIN)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -1,5 +1,5 @@
 // The cluster under faults (run by tests/cluster/run.sh: three nodes behind
-// nginx, PostgreSQL and Redis of the suite's own). Official socket.io-client
+// nginx, PostgreSQL, Redis and an S3 store of the suite's own). Official socket.io-client
 // users are spread over the nodes (each from its own loopback address, which
 // nginx hashes), on both transports, all in one group, flooding it with
 // client_id'd messages that they resend until acknowledged, as a careful
@@ -164,7 +164,7 @@ describe('a cluster of three behind nginx, under faults', () => {
   // may catch up with /sync first).
   async function checkAfter(tag, acked, live) {
     const all = await stored(people[0], groupId);
-    const mine = all.filter((m) => m.text.startsWith(`${tag}-`));
+    const mine = all.filter((m) => (m.text ?? '').startsWith(`${tag}-`));
     const byText = new Map();
     for (const m of mine) byText.set(m.text, (byText.get(m.text) ?? 0) + 1);
     const doubled = [...byText].filter(([, n]) => n > 1);
@@ -179,6 +179,25 @@ describe('a cluster of three behind nginx, under faults', () => {
     }
     return { acked: acked.length, lost: lost.length, doubled: doubled.length };
   }
+
+  it('a file uploaded through one node is served by every node (one S3 store)', async () => {
+    const [owner] = people;
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(unique('png'))]);
+    const form = new FormData();
+    form.append('group_id', String(groupId));
+    form.append('file', new Blob([png], { type: 'image/png' }), 'shared.png');
+    const res = await fetch(`${NODES[0]}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${owner.token}` }, body: form });
+    const body = await res.json();
+    assert.equal(res.status, 201, JSON.stringify(body));
+    for (const node of NODES) {
+      const got = await fetch(node + body.message.attachment.url);
+      assert.equal(got.status, 200, node);
+      assert.deepEqual(Buffer.from(await got.arrayBuffer()), png, node);
+      const part = await fetch(node + body.message.attachment.url, { headers: { range: 'bytes=1-3' } });
+      assert.equal(part.status, 206, node);
+      assert.equal(Buffer.from(await part.arrayBuffer()).toString(), 'PNG', node);
+    }
+  });
 
   it('kill -9 of a node: its clients move on, nothing acked is lost or doubled, its users go offline', async () => {
     // A watcher on node 1 and a user whose only socket is on node 2.
