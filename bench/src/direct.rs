@@ -83,7 +83,7 @@ pub struct Options {
 
 pub async fn run(o: Options) -> Vec<Value> {
     let setup = Instant::now();
-    let users = http::accounts(&o.addr, "direct", o.pairs * 2, 8)
+    let users = http::accounts(sio::node(&o.addr, 0), "direct", o.pairs * 2, 8)
         .await
         .expect("accounts");
     let phases: Phases = Rc::new(RefCell::new(Vec::new()));
@@ -93,7 +93,9 @@ pub async fn run(o: Options) -> Vec<Value> {
         let (receiver_id, receiver_token) = &users[pair * 2 + 1];
         let _ = sender_id;
         // Receiver: count deliveries by the phase written in the text.
-        let (sink, mut stream) = sio::connect(&o.addr, receiver_token)
+        // With several nodes the receiver and its sender are on different
+        // ones, so every message crosses the cluster.
+        let (sink, mut stream) = sio::connect(sio::node(&o.addr, pair), receiver_token)
             .await
             .expect("receiver connects");
         let out = writer(sink);
@@ -122,7 +124,7 @@ pub async fn run(o: Options) -> Vec<Value> {
             }
         });
         // Sender: match acks to their scheduled time.
-        let (sink, mut stream) = sio::connect(&o.addr, sender_token)
+        let (sink, mut stream) = sio::connect(sio::node(&o.addr, pair + 1), sender_token)
             .await
             .expect("sender connects");
         let out = writer(sink);
@@ -162,7 +164,7 @@ pub async fn run(o: Options) -> Vec<Value> {
         });
     }
     let login_users = if o.login_clients > 0 {
-        http::accounts(&o.addr, "login", o.login_clients, 8)
+        http::accounts(sio::node(&o.addr, 0), "login", o.login_clients, 8)
             .await
             .expect("login accounts")
     } else {
@@ -196,7 +198,7 @@ pub async fn run(o: Options) -> Vec<Value> {
         let logins = Rc::new(RefCell::new((0u64, stats::histogram())));
         let stop = Rc::new(std::cell::Cell::new(false));
         for (user, _) in login_users.iter().enumerate() {
-            let (addr, logins, stop) = (o.addr.clone(), logins.clone(), stop.clone());
+            let (addr, logins, stop) = (sio::node(&o.addr, 0).to_string(), logins.clone(), stop.clone());
             tokio::task::spawn_local(async move {
                 let Ok(mut client) = http::Http::connect(&addr).await else {
                     return;

@@ -46,12 +46,12 @@ fn nth_number(text: &str, marker: &str, n: usize) -> Option<u64> {
 }
 
 pub async fn run(o: Options) -> Vec<Value> {
-    let users = http::accounts(&o.addr, "fan", o.members, 8)
+    let users = http::accounts(sio::node(&o.addr, 0), "fan", o.members, 8)
         .await
         .expect("accounts");
     let owner = &users[0];
     let member_ids: Vec<i64> = users[1..].iter().map(|u| u.0).collect();
-    let mut client = http::Http::connect(&o.addr).await.expect("http");
+    let mut client = http::Http::connect(sio::node(&o.addr, 0)).await.expect("http");
     let body = json!({ "name": "fan-out", "member_ids": member_ids }).to_string();
     let created = client
         .request("POST", "/groups", Some(&owner.1), Some(&body))
@@ -60,8 +60,10 @@ pub async fn run(o: Options) -> Vec<Value> {
     let group_id = created.json()["group"]["id"].as_i64().expect("group id");
 
     let tally: Rc<RefCell<Tally>> = Rc::default();
-    for (_, token) in &users {
-        let (mut sink, mut stream) = sio::connect(&o.addr, token).await.expect("member connects");
+    for (i, (_, token)) in users.iter().enumerate() {
+        let (mut sink, mut stream) = sio::connect(sio::node(&o.addr, i), token)
+            .await
+            .expect("member connects");
         let tally = tally.clone();
         tokio::task::spawn_local(async move {
             while let Some(Ok(Message::Text(text))) = stream.next().await {
@@ -88,7 +90,9 @@ pub async fn run(o: Options) -> Vec<Value> {
     }
     // The sender: the owner's second socket (the contract leaves out only
     // the sending socket, so the owner's first socket receives too).
-    let (mut sink, mut stream) = sio::connect(&o.addr, &owner.1).await.expect("sender connects");
+    let (mut sink, mut stream) = sio::connect(sio::node(&o.addr, 0), &owner.1)
+        .await
+        .expect("sender connects");
     let acks = Rc::new(RefCell::new(0u64));
     let acked = acks.clone();
     let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -53,6 +53,8 @@ enum Scenario {
     },
     /// Connected pairs sending direct messages at fixed rates.
     Direct {
+        /// host:port, or several comma-separated: the nodes of a cluster
+        /// (each receiver on another node than its sender).
         #[arg(long)]
         addr: String,
         #[arg(long, default_value_t = 500)]

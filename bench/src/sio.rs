@@ -45,6 +45,13 @@ pub async fn connect(addr: &str, token: &str) -> io::Result<(Sink, Stream)> {
     }
 }
 
+/// The `i`-th of a comma-separated list of server addresses, round robin:
+/// with several nodes, clients are spread over them.
+pub fn node(addrs: &str, i: usize) -> &str {
+    let nodes: Vec<&str> = addrs.split(',').filter(|a| !a.is_empty()).collect();
+    nodes.get(i % nodes.len().max(1)).copied().unwrap_or(addrs)
+}
+
 async fn next_text(stream: &mut Stream) -> io::Result<String> {
     loop {
         match stream.next().await {

@@ -3,6 +3,7 @@
 //! which committed changes (`events`) reach sockets in commit order.
 
 mod connect;
+mod deliveries;
 mod handlers;
 mod payload;
 mod relay;
@@ -23,6 +24,7 @@ use crate::cluster::{Cluster, HealingDriver};
 
 use crate::events::Event;
 use crate::state::AppState;
+use deliveries::DeliveryNotes;
 
 /// How far past the upload limit a socket payload may go and still be
 /// answered (with `payload_too_large`) instead of refused by the protocol.
@@ -109,7 +111,7 @@ pub async fn attach(
     let Some(cluster) = cluster else {
         let (layer, io) = configure(SocketIo::builder(), &state).build_layer();
         io.ns("/", connect::connected.with(connect::admit::<LocalAdapter>));
-        return Ok((router.layer(layer), run(io, state, events)));
+        return Ok((router.layer(layer), run(io, state, events, None)));
     };
     let driver = HealingDriver::connect(cluster.client.clone())
         .await
@@ -126,7 +128,8 @@ pub async fn attach(
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
     let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
-    let close = run(io, state, events);
+    let notes = deliveries::start(io.clone(), cluster.client.clone(), &cluster.prefix, &cluster.node).await?;
+    let close = run(io, state, events, Some(notes));
     Ok((
         router.layer(layer),
         Box::new(move || {
@@ -158,8 +161,13 @@ fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: &AppState) -> Socke
 }
 
 /// Starts the relay; returns what closes the sockets.
-fn run<A: Adapter>(io: SocketIo<A>, state: AppState, events: mpsc::UnboundedReceiver<Event>) -> Closer {
-    tokio::spawn(relay::run(io.clone(), Arc::clone(&state.files), events));
+fn run<A: Adapter>(
+    io: SocketIo<A>,
+    state: AppState,
+    events: mpsc::UnboundedReceiver<Event>,
+    notes: Option<DeliveryNotes>,
+) -> Closer {
+    tokio::spawn(relay::run(io.clone(), Arc::clone(&state.files), events, notes));
     Box::new(move || {
         Box::pin(async move {
             state.presence.leave_cluster().await;

@@ -16,6 +16,7 @@ use socketioxide::operators::BroadcastOperators;
 use tokio::sync::mpsc;
 
 use super::connect::{chat_room, user_room};
+use super::deliveries::DeliveryNotes;
 use crate::credentials::FileSigner;
 use crate::domain::{Chat, Member, MessageKind};
 use crate::events::Event;
@@ -44,9 +45,10 @@ pub async fn run<A: Adapter>(
     io: SocketIo<A>,
     files: Arc<FileSigner>,
     mut events: mpsc::UnboundedReceiver<Event>,
+    notes: Option<DeliveryNotes>,
 ) {
     while let Some(event) = events.recv().await {
-        deliver(&io, &files, event).await;
+        deliver(&io, &files, notes.as_ref(), event).await;
     }
 }
 
@@ -70,7 +72,12 @@ async fn emit<A: Adapter, T: Serialize + ?Sized>(
     }
 }
 
-async fn deliver<A: Adapter>(io: &SocketIo<A>, files: &FileSigner, event: Event) {
+async fn deliver<A: Adapter>(
+    io: &SocketIo<A>,
+    files: &FileSigner,
+    notes: Option<&DeliveryNotes>,
+    event: Event,
+) {
     // The namespace is gone once shutdown has closed the sockets.
     let Some(ns) = io.of("/") else { return };
     let outcome = match event {
@@ -96,8 +103,13 @@ async fn deliver<A: Adapter>(io: &SocketIo<A>, files: &FileSigner, event: Event)
                 Some(origin) => origin.broadcast().to(room),
                 None => ns.to(room),
             };
-            let recipients = to.clone().sockets().len();
+            // This node's recipients; the other nodes count theirs from
+            // the note (see `deliveries`).
+            let recipients = to.clone().local().sockets().len();
             metrics::counter!("chat_messages_delivered_total").increment(recipients as u64);
+            if let Some(notes) = notes {
+                notes.note(message.chat_id);
+            }
             emit(to, name, &*message).await
         }
         Event::GroupCreated { group } => {

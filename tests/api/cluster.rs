@@ -2,7 +2,8 @@
 //! two servers on one database and one Redis, a test's own key prefix.
 //! Events reach sockets on the other node; presence, the socket cap and
 //! the failed-login throttle hold across nodes; a token from one node is
-//! good on the other; and a node without Redis will not share a database.
+//! good on the other; a node without Redis will not share a database; and
+//! the delivered-messages metric counts deliveries on every node.
 
 use std::sync::Arc;
 
@@ -209,4 +210,113 @@ async fn a_node_without_redis_will_not_share_the_database() {
         StatusCode::OK,
         "the cluster serves on"
     );
+}
+
+/// `/metrics`' `chat_messages_delivered_total` of the server at `addr`.
+async fn delivered(client: &reqwest::Client, addr: &str) -> f64 {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("chat_messages_delivered_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_counts_the_deliveries_to_its_own_sockets() {
+    if !on_postgres() {
+        return;
+    }
+    // Two processes, so that each has metrics of its own.
+    let prefix = RedisPrefix::new();
+    let (dir_a, dir_b) = (
+        tempfile::TempDir::new().expect("dir"),
+        tempfile::TempDir::new().expect("dir"),
+    );
+    let url = database_for(dir_a.path()).await.expect("database").url.clone();
+    let env = || {
+        vec![
+            ("CHAT_DATABASE_URL", url.clone()),
+            ("CHAT_REDIS_URL", redis_url()),
+        ]
+    };
+    let flags = ["--redis-prefix", prefix.0.as_str()];
+    let (mut node_a, a) = crate::process::start_binary_with(dir_a.path(), env(), &flags);
+    let (mut node_b, b) = crate::process::start_binary_with(dir_b.path(), env(), &flags);
+    let (a_addr, b_addr): (std::net::SocketAddr, std::net::SocketAddr) =
+        (a.parse().expect("addr"), b.parse().expect("addr"));
+    let http = reqwest::Client::builder()
+        .timeout(crate::helpers::WAIT)
+        .build()
+        .expect("client");
+    let register = |name: &'static str| {
+        let (http, a) = (http.clone(), a.clone());
+        async move {
+            let body: serde_json::Value = http
+                .post(format!("http://{a}/auth/register"))
+                .json(&json!({ "username": name, "password": "correct horse" }))
+                .send()
+                .await
+                .expect("register")
+                .json()
+                .await
+                .expect("register body");
+            (
+                body["user"]["id"].as_i64().expect("id"),
+                body["token"].as_str().expect("token").to_string(),
+            )
+        }
+    };
+    let (_, alice) = register("alice").await;
+    let (bob_id, bob) = register("bob").await;
+    let mut alice_on_a = SocketClient::connect_to(a_addr, Auth::Payload(&alice))
+        .await
+        .expect("alice");
+    let mut bob_on_a = SocketClient::connect_to(a_addr, Auth::Payload(&bob))
+        .await
+        .expect("bob on a");
+    let mut bob_on_b = SocketClient::connect_to(b_addr, Auth::Payload(&bob))
+        .await
+        .expect("bob on b");
+    let before = (delivered(&http, &a).await, delivered(&http, &b).await);
+
+    // Two messages from alice's socket on A: each reaches bob on A and on B.
+    for text in ["one", "two"] {
+        let ack = alice_on_a
+            .emit_ack("send_message", json!({ "to": bob_id, "text": text }))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        bob_on_a.expect("receive_message").await;
+        bob_on_b.expect("receive_message").await;
+    }
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    let counts = loop {
+        let now = (
+            delivered(&http, &a).await - before.0,
+            delivered(&http, &b).await - before.1,
+        );
+        if now.1 >= 2.0 || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        counts,
+        (2.0, 2.0),
+        "A counts bob's socket there, B bob's socket there"
+    );
+    assert!(
+        alice_on_a.buffered("receive_message").is_empty(),
+        "the sender's socket is left out"
+    );
+    for node in [&mut node_a, &mut node_b] {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
 }

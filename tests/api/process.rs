@@ -9,8 +9,17 @@ use crate::helpers::{WAIT, database_env, forget_database, on_postgres};
 /// Starts `chat-server serve` on port 0 and returns it with its address,
 /// read from its JSON log line.
 pub async fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    start_binary_with(data_dir, database_env(data_dir).await, &[])
+}
+
+/// [`start_binary`] with the environment and further flags given.
+pub fn start_binary_with(
+    data_dir: &std::path::Path,
+    env: Vec<(&'static str, String)>,
+    flags: &[&str],
+) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .envs(database_env(data_dir).await)
+        .envs(env)
         .args([
             "serve",
             "--addr",
@@ -20,6 +29,7 @@ pub async fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, S
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
