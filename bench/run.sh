@@ -337,7 +337,10 @@ run_scenarios() { # server round
           newest="$(psql "$PG_URL/$db" -X -qtA -v ON_ERROR_STOP=1 -v chat="$chat" -v a="$a_id" -v b="$b_id" \
             -v count="$HISTORY_MESSAGES" -f "$root/bench/seed_history_pg.sql")"
         else
-          newest="$(python3 "$root/bench/seed_history.py" "$data_dir/chat.db" "$server" "$chat" "$a_id" "$b_id" "$HISTORY_MESSAGES")"
+          # The schema is chat-server's for every rust variant, else Node's.
+          local schema=node
+          case $server in rust*) schema=rust ;; esac
+          newest="$(python3 "$root/bench/seed_history.py" "$data_dir/chat.db" "$schema" "$chat" "$a_id" "$b_id" "$HISTORY_MESSAGES")"
         fi
         # Restart on the seeded data (same secret, so the token still works).
         # shellcheck disable=SC2046
