@@ -2,8 +2,8 @@
 //! restarting it before it grows past its limit.
 //!
 //! Two parts share the work. The checkpointer thread runs a passive
-//! checkpoint once a second on its own connection, so that no write waits
-//! for the copying; once writes stop, it truncates the WAL to nothing. But
+//! checkpoint ten times a second on its own connection, so that no write
+//! waits for the copying; once writes stop, it truncates the WAL to nothing. But
 //! SQLite only rewinds the WAL when a write transaction starts with every
 //! frame already copied, and under steady load the writer always has newer
 //! frames than the last passive pass: on its own the WAL would grow without
@@ -21,7 +21,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-const EVERY: Duration = Duration::from_secs(1);
+/// How often the thread copies what the writer added. Often enough that
+/// the writer's own restart finds little left to copy: copying and its
+/// fsync then happen here, off the path of every write.
+const EVERY: Duration = Duration::from_millis(100);
+/// How long the WAL must stay unchanged and fully copied before the thread
+/// truncates it (writes have stopped).
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How long the writer's checkpoint may wait for a reader on an old
 /// snapshot before it gives up for now (writes wait meanwhile).
@@ -75,18 +81,21 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            // The WAL's frame count at the previous pass: unchanged and fully
-            // copied means writes have stopped.
+            // The WAL's frame count at the previous pass, and since when it
+            // has stayed so and fully copied: writes have stopped.
             let mut previous_log = -1;
+            let mut unchanged_since = Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
                 if over_limit.load(Ordering::Relaxed) {
                     continue;
                 }
                 match checkpoint(&conn, "PASSIVE") {
-                    Ok(o) => {
-                        let idle = o.log > 0 && o.log == o.checkpointed && o.log == previous_log;
+                    Ok(o) if o.log != previous_log || o.log != o.checkpointed => {
                         previous_log = o.log;
-                        if idle {
+                        unchanged_since = Instant::now();
+                    }
+                    Ok(o) => {
+                        if o.log > 0 && unchanged_since.elapsed() >= IDLE_AFTER {
                             // Give the disk space back; a writer arriving now
                             // waits the few moments this takes.
                             if let Err(e) = checkpoint(&conn, "TRUNCATE") {
