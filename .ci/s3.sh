@@ -22,7 +22,7 @@ ensure_s3() {
   done
   export S3_TEST_ENDPOINT="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
-  echo "S3: moto_server $("$venv/bin/pip" show moto | grep -m1 Version | cut -d' ' -f2) at $S3_TEST_ENDPOINT"
+  echo "S3: moto_server $("$venv/bin/python" -c 'import moto; print(moto.__version__)') at $S3_TEST_ENDPOINT"
 }
 
 stop_s3() { [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true; }

@@ -28,22 +28,24 @@ for s in setups:
 print()
 print("| rate (msg/s) | setup | delivered/s | lost | delivery p50 / p99 (ms) |")
 print("|---|---|---|---|---|")
-rates = sorted({r["target_rate"] for r in rows if r.get("scenario") == "direct"})
-for rate in rates:
-    for s in setups:
-        for r in rows:
-            if r.get("setup") == s and r["scenario"] == "direct" and r["target_rate"] == rate:
-                d = r["delivery"]
-                print(f"| {rate:.0f} | {s} | {r['achieved_rate']:.0f} | {r['lost']} | {d['p50_ms']} / {d['p99_ms']} |")
+def by_rate(scenario):
+    """The scenario's rows, by rate, then setup."""
+    for rate in sorted({r["target_rate"] for r in rows if r.get("scenario") == scenario}):
+        for s in setups:
+            for r in rows:
+                if r.get("setup") == s and r["scenario"] == scenario and r["target_rate"] == rate:
+                    yield rate, s, r
+
+
+for rate, s, r in by_rate("direct"):
+    d = r["delivery"]
+    print(f"| {rate:.0f} | {s} | {r['achieved_rate']:.0f} | {r['lost']} | {d['p50_ms']} / {d['p99_ms']} |")
 print()
 print("| messages/s | setup | deliveries/s | lost deliveries | time to last member p50 / p99 (ms) |")
 print("|---|---|---|---|---|")
-for rate in sorted({r["target_rate"] for r in rows if r.get("scenario") == "fanout"}):
-    for s in setups:
-        for r in rows:
-            if r.get("setup") == s and r["scenario"] == "fanout" and r["target_rate"] == rate:
-                t = r["time_to_last"]
-                print(f"| {rate:.0f} | {s} | {r['deliveries_per_second']:.0f} | {r['lost_deliveries']} | {t['p50_ms']} / {t['p99_ms']} |")
+for rate, s, r in by_rate("fanout"):
+    t = r["time_to_last"]
+    print(f"| {rate:.0f} | {s} | {r['deliveries_per_second']:.0f} | {r['lost_deliveries']} | {t['p50_ms']} / {t['p99_ms']} |")
 print()
 for r in rows:
     if r["scenario"] == "redis-benchmark":

@@ -123,19 +123,6 @@ impl BlobStore for LocalDisk {
         })
     }
 
-    fn delete(&self, key: &str) -> BoxFuture<'_, io::Result<()>> {
-        let path = self.path_of(key);
-        Box::pin(async move {
-            match path {
-                Some(path) => match tokio::fs::remove_file(path).await {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                },
-                None => Ok(()),
-            }
-        })
-    }
-
     fn sweep(&self, referenced: HashSet<String>) -> BoxFuture<'_, io::Result<usize>> {
         let disk = LocalDisk {
             root: self.root.clone(),

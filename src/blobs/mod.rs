@@ -188,8 +188,6 @@ pub trait BlobStore: Send + Sync {
     /// Answers a request for the blob's bytes (Range and conditional
     /// requests included); headers about the file are the caller's.
     fn serve(&self, key: &str, request: Request<Body>) -> BoxFuture<'_, io::Result<Response>>;
-    /// Forgets a blob.
-    fn delete(&self, key: &str) -> BoxFuture<'_, io::Result<()>>;
     /// Removes blobs no attachment refers to (left by a crash between
     /// storing a file and committing its row) that were last written more
     /// than the store's grace ago: with several nodes a younger one may be

@@ -23,6 +23,15 @@ fn big_png(len: usize) -> Vec<u8> {
     bytes
 }
 
+async fn ranged(app: &crate::helpers::TestApp, url: &str, range: impl AsRef<str>) -> reqwest::Response {
+    app.client
+        .get(app.url(url))
+        .header("range", range.as_ref())
+        .send()
+        .await
+        .expect("a ranged GET")
+}
+
 #[tokio::test]
 async fn a_large_file_goes_up_in_parts_and_comes_back_whole_and_by_ranges() {
     if !on_s3() {
@@ -69,35 +78,17 @@ async fn a_large_file_goes_up_in_parts_and_comes_back_whole_and_by_ranges() {
 
     // Across the first part boundary, and a suffix.
     let (from, to) = (5 * 1024 * 1024 - 10, 5 * 1024 * 1024 + 10);
-    let part = app
-        .client
-        .get(app.url(&url))
-        .header("range", format!("bytes={from}-{to}"))
-        .send()
-        .await
-        .unwrap();
+    let part = ranged(&app, &url, format!("bytes={from}-{to}")).await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         part.headers()["content-range"],
         format!("bytes {from}-{to}/{}", bytes.len()).as_str()
     );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[from..=to]);
-    let tail = app
-        .client
-        .get(app.url(&url))
-        .header("range", "bytes=-100")
-        .send()
-        .await
-        .unwrap();
+    let tail = ranged(&app, &url, "bytes=-100").await;
     assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(tail.bytes().await.unwrap().as_ref(), &bytes[bytes.len() - 100..]);
-    let beyond = app
-        .client
-        .get(app.url(&url))
-        .header("range", format!("bytes={}-", bytes.len() + 5))
-        .send()
-        .await
-        .unwrap();
+    let beyond = ranged(&app, &url, format!("bytes={}-", bytes.len() + 5)).await;
     assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         beyond.headers()["content-range"],
