@@ -221,8 +221,11 @@ impl BlobStore for S3 {
                 let Some(name) = meta.location.filename() else {
                     continue;
                 };
-                // Only our own keys: anything else in the bucket is left alone.
+                // Only our own keys, exactly where this store puts them:
+                // anything else in the bucket (another prefix's blobs
+                // included) is left alone.
                 if !valid_key(name)
+                    || self.key(name).as_ref() != Some(&meta.location)
                     || referenced.contains(name)
                     || SystemTime::from(meta.last_modified) > cutoff
                 {

@@ -54,13 +54,15 @@ fn decode(payload: &[u8]) -> Option<(&str, HashMap<i64, u64>)> {
     Some((node, per_chat))
 }
 
-/// Subscribes to the other nodes' notes and starts sending this node's.
+/// Subscribes to the other nodes' notes and starts sending this node's;
+/// the handle is the task that counts the others' notes (abort it at
+/// shutdown; the sending task ends with the last [`DeliveryNotes`]).
 pub async fn start<A: Adapter>(
     io: SocketIo<A>,
     client: redis::Client,
     prefix: &str,
     node: &str,
-) -> std::io::Result<DeliveryNotes> {
+) -> std::io::Result<(DeliveryNotes, tokio::task::JoinHandle<()>)> {
     let driver = HealingDriver::connect(client)
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (delivery notes): {e}")))?;
@@ -71,7 +73,7 @@ pub async fn start<A: Adapter>(
         .map_err(|e| std::io::Error::other(format!("--redis-url (delivery notes): {e}")))?;
     let own = node.to_string();
     let counter = io.clone();
-    tokio::spawn(async move {
+    let counting = tokio::spawn(async move {
         while let Some((_, payload)) = incoming.next().await {
             let Some((from, per_chat)) = decode(&payload) else {
                 continue;
@@ -115,7 +117,7 @@ pub async fn start<A: Adapter>(
             }
         }
     });
-    Ok(DeliveryNotes { tx })
+    Ok((DeliveryNotes { tx }, counting))
 }
 
 #[cfg(test)]

@@ -128,12 +128,14 @@ pub async fn attach(
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
     let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
-    let notes = deliveries::start(io.clone(), cluster.client.clone(), &cluster.prefix, &cluster.node).await?;
+    let (notes, counting) =
+        deliveries::start(io.clone(), cluster.client.clone(), &cluster.prefix, &cluster.node).await?;
     let close = run(io, state, events, Some(notes));
     Ok((
         router.layer(layer),
         Box::new(move || {
             upkeep.abort();
+            counting.abort();
             close()
         }),
     ))

@@ -147,3 +147,22 @@ pub async fn plant(dir: &Path, key: &str, bytes: &[u8]) {
         }
     }
 }
+
+/// Puts `bytes` at `path` in the test bucket, whatever the path (on S3 only).
+pub async fn put_at(path: &str, bytes: &[u8]) {
+    let endpoint = s3_endpoint().expect("on S3");
+    client(&endpoint)
+        .put(&Key::from(path), PutPayload::from(bytes.to_vec()))
+        .await
+        .expect("putting an object");
+}
+
+/// Whether the test bucket holds `path` (on S3 only).
+pub async fn exists_at(path: &str) -> bool {
+    let endpoint = s3_endpoint().expect("on S3");
+    match client(&endpoint).head(&Key::from(path)).await {
+        Ok(_) => true,
+        Err(object_store::Error::NotFound { .. }) => false,
+        Err(e) => panic!("asking the bucket for {path}: {e}"),
+    }
+}

@@ -121,3 +121,32 @@ async fn a_bucket_that_is_not_there_stops_the_start() {
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn a_store_without_a_prefix_sweeps_only_its_own_keys() {
+    if !on_s3() {
+        return;
+    }
+    // An orphan where a store on the bucket's root keeps its blobs, and
+    // another deployment's blob under its own prefix, as deep as ours
+    // plus one.
+    let orphan = sha256_hex(b"root orphan");
+    let root_key = format!("{}/{}/{orphan}", &orphan[..2], &orphan[2..4]);
+    blobstore::put_at(&root_key, b"root orphan").await;
+    let theirs = sha256_hex(b"theirs");
+    let their_key = format!("elsewhere/{}/{}/{theirs}", &theirs[..2], &theirs[2..4]);
+    blobstore::put_at(&their_key, b"theirs").await;
+
+    let app = spawn_app_with(
+        Arc::new(tempfile::TempDir::new().expect("dir")),
+        |c| c.blob_store = chat_server::config::BlobStoreKind::S3(format!("s3://{}", blobstore::BUCKET)),
+        axum::Router::new(),
+    )
+    .await;
+    assert!(!blobstore::exists_at(&root_key).await, "our own orphan is swept");
+    assert!(
+        blobstore::exists_at(&their_key).await,
+        "another prefix's blob stays"
+    );
+    app.stop().await;
+}
