@@ -2,7 +2,8 @@
 //! by the node that committed it, and the adapter hands it to the sockets of
 //! every other node, where nothing sees it go. So the relay counts the
 //! recipients on its own node and notes which chat each message went to;
-//! every [`FLUSH_EVERY`] the notes go out in one PUBLISH, and every other
+//! every [`FLUSH_EVERY`] the notes go out in one PUBLISH (on the adapter's
+//! pub/sub connection), and every other
 //! node adds the sockets it holds in those chats' rooms. Summed over the
 //! nodes the counter is the cluster's deliveries (a remote share is counted
 //! when the note arrives, from the room as it is then; a batch published
@@ -57,15 +58,13 @@ fn decode(payload: &[u8]) -> Option<(&str, HashMap<i64, u64>)> {
 /// Subscribes to the other nodes' notes and starts sending this node's;
 /// the handle is the task that counts the others' notes (abort it at
 /// shutdown; the sending task ends with the last [`DeliveryNotes`]).
+/// `driver` is the adapter's own pub/sub connection (a clone shares it).
 pub async fn start<A: Adapter>(
     io: SocketIo<A>,
-    client: redis::Client,
+    driver: HealingDriver,
     prefix: &str,
     node: &str,
 ) -> std::io::Result<(DeliveryNotes, tokio::task::JoinHandle<()>)> {
-    let driver = HealingDriver::connect(client)
-        .await
-        .map_err(|e| std::io::Error::other(format!("--redis-url (delivery notes): {e}")))?;
     let channel = format!("{prefix}-delivered");
     let mut incoming = driver
         .subscribe(channel.clone(), 1024)

@@ -117,7 +117,7 @@ pub async fn attach(
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (pub/sub): {e}")))?;
     let adapter = RedisAdapterCtr::new_with_driver(
-        driver,
+        driver.clone(),
         RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", cluster.prefix)),
     );
     type Clustered = CustomRedisAdapter<Emitter, HealingDriver>;
@@ -128,8 +128,7 @@ pub async fn attach(
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
     let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
-    let (notes, counting) =
-        deliveries::start(io.clone(), cluster.client.clone(), &cluster.prefix, &cluster.node).await?;
+    let (notes, counting) = deliveries::start(io.clone(), driver, &cluster.prefix, &cluster.node).await?;
     let close = run(io, state, events, Some(notes));
     Ok((
         router.layer(layer),
