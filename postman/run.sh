@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Postman collection with newman against the release binary on a
 # fresh data dir. Usage: postman/run.sh [extra newman args]   (from anywhere;
-# expects target/release/chat-server)
+# expects target/release/chat-server, or the binary in $CHAT_SERVER_BIN; with
+# $CHAT_TEST_DATABASE_URL the server gets a fresh PostgreSQL database there:
+# see ../tests/start-server.sh)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"

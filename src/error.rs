@@ -38,6 +38,10 @@ pub enum AppError {
     NotAMember(i64),
     #[error("{0}")]
     Forbidden(String),
+    #[error("registration is closed on this server: ask its operator for an account")]
+    RegistrationClosed,
+    #[error("this account is disabled")]
+    AccountDisabled,
     #[error("{0}")]
     NotFound(String),
     #[error("user {0} does not exist")]
@@ -85,6 +89,8 @@ impl AppError {
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::NotAMember(_) => "not_a_member",
             AppError::Forbidden(_) => "forbidden",
+            AppError::RegistrationClosed => "registration_closed",
+            AppError::AccountDisabled => "account_disabled",
             AppError::NotFound(_) => "not_found",
             AppError::UserNotFound(_) => "user_not_found",
             AppError::ChatNotFound(_) => "chat_not_found",
@@ -109,7 +115,10 @@ impl AppError {
             | AppError::MessageTooLong(_)
             | AppError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AppError::NotAMember(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotAMember(_)
+            | AppError::Forbidden(_)
+            | AppError::RegistrationClosed
+            | AppError::AccountDisabled => StatusCode::FORBIDDEN,
             AppError::NotFound(_)
             | AppError::UserNotFound(_)
             | AppError::ChatNotFound(_)

@@ -12,7 +12,7 @@
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
-use crate::domain::{Chat, Member, Message};
+use crate::domain::{Chat, Member, Message, User};
 
 /// Where a send came from: the sending socket does not get its own message
 /// back (the sender's other devices do).
@@ -36,6 +36,12 @@ pub enum Event {
     MemberAdded { group_id: i64, member: Member },
     /// `added_to_group` to the added user's sockets.
     AddedToGroup { user_id: i64, group: Box<Chat> },
+    /// `user_updated` to these users' sockets (a profile changed).
+    UserUpdated { user: Box<User>, user_ids: Vec<i64> },
+    /// `session_revoked` to the sockets of these sessions on this node,
+    /// which are then disconnected. (Every node hears of a revocation and
+    /// publishes this for its own sockets.)
+    SessionsRevoked { session_ids: Vec<i64> },
     /// `read` to the chat's members: a read marker moved.
     Read {
         chat_id: i64,

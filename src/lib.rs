@@ -21,6 +21,7 @@
 //! - `realtime`: Socket.IO: connect middleware, event handlers, and the
 //!   relay of committed events.
 //! - `openapi`, `demo`: the OpenAPI document and `/docs`; the browser demo.
+//! - `operator`: the `chat-server users` commands, beside the server.
 //! - `app`: the router.
 //!
 //! [`serve`] runs the whole server on a listener until a shutdown future
@@ -41,6 +42,7 @@ pub mod events;
 pub mod groups;
 pub mod limits;
 pub mod openapi;
+pub mod operator;
 pub mod presence;
 pub mod protection;
 pub mod realtime;
@@ -57,9 +59,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::blobs::{BlobStore, LocalDisk, S3};
-use crate::cluster::{Cluster, RedisLimits, RedisPresence};
+use crate::cluster::{Cluster, RedisLimits, RedisPresence, RedisRevocations};
 use crate::config::{BlobStoreKind, Config};
-use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
+use crate::credentials::{FileSigner, NoBus, PasswordHasher, RevocationBus, SessionCache, Tokens};
 use crate::events::Outbox;
 use crate::limits::RateLimits;
 use crate::presence::{LocalPresence, PresenceStore};
@@ -194,6 +196,10 @@ pub async fn serve_with_routes(
             RateLimits::from_config(&config),
         ),
     };
+    let revocations: Arc<dyn RevocationBus> = match &cluster {
+        Some(c) => Arc::new(RedisRevocations::new(c.conn.clone(), &c.prefix, &c.node)),
+        None => Arc::new(NoBus),
+    };
     let limits = Arc::new(limits);
     limits.start_upkeep();
     let state = AppState::new(Services {
@@ -207,8 +213,10 @@ pub async fn serve_with_routes(
         presence,
         outbox,
         limits: limits.clone(),
-        known_users: KnownUsers::default(),
+        sessions: SessionCache::default(),
+        revocations,
     });
+    let watching = auth::watch_revocations(state.clone()).await;
     telemetry::init_metrics();
     let trimming = allocator::start_trimming();
     let (app, close_sockets) = realtime::attach(
@@ -264,6 +272,7 @@ pub async fn serve_with_routes(
         tracing::warn!(error = %e, "closing the store at shutdown failed");
     }
     trimming.abort();
+    watching.abort();
     tracing::info!("chat-server stopped");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
 use chat_server::config::{
-    BackupArgs, Cli, Command, Config, HealthcheckArgs, LogFormat, MigrateArgs, db_file,
+    BackupArgs, Cli, Command, Config, HealthcheckArgs, LogFormat, MigrateArgs, UsersArgs, db_file,
 };
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -18,6 +18,29 @@ fn main() -> ExitCode {
         Command::Healthcheck(args) => healthcheck(&args),
         Command::Backup(args) => backup(&args),
         Command::Migrate(args) => migrate(&args),
+        Command::Users(args) => users(args),
+    }
+}
+
+fn users(args: UsersArgs) -> ExitCode {
+    // Warnings only, on standard error: the output is the command's answer.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("warn,tokio_postgres=warn"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-server users: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(chat_server::operator::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-server users: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

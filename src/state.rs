@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
-use crate::credentials::{FileSigner, KnownUsers, PasswordHasher, Tokens};
+use crate::credentials::{FileSigner, PasswordHasher, RevocationBus, SessionCache, Tokens};
 use crate::events::Outbox;
 use crate::limits::RateLimits;
 use crate::presence::PresenceStore;
@@ -51,6 +51,8 @@ pub struct Services {
     pub files: Arc<FileSigner>,
     /// Rate limits per IP and per user.
     pub limits: Arc<RateLimits>,
-    /// Users known to exist, so a token check needs no database read.
-    pub known_users: KnownUsers,
+    /// Sessions seen live or revoked, so a token check needs no database read.
+    pub sessions: SessionCache,
+    /// Tells the other nodes of this node's revocations.
+    pub revocations: Arc<dyn RevocationBus>,
 }

@@ -2,15 +2,25 @@
 // Socket.IO connection and its events, catch-up after being offline, and
 // the group dialog.
 import { api, useToken, session, cursor, ApiError } from './api.js';
+import {
+  begin, end, refresh, refreshedToken, recordOf, currentSession, onSession, updateUser, isExpired,
+  deviceName, logOutOnServer, forgetKept,
+} from './auth.js';
+import { setupAccount, closeAccount, sessionRevokedElsewhere } from './account.js';
 import { $, h, avatar, show, debounce, toast } from './dom.js';
-import { state, reset, noteSeen, upsertChat, directChatWith, isMe, chatTitle } from './state.js';
-import { renderChatList, renderUsers, renderHeader } from './render.js';
+import { state, reset, noteSeen, upsertChat, directChatWith, isMe, chatTitle, nameOf } from './state.js';
+import { renderChatList, renderUsers, renderHeader, renderTyping } from './render.js';
 import {
   openChat, openDirect, closeView, onScroll, received, sendText, sendFile, maybeMarkRead,
   composerInput, stopTyping, typingEvent, readEvent,
 } from './conversation.js';
 
 // ---- signing in and out ------------------------------------------------
+
+const MESSAGES = {
+  revoked: 'This device was signed out: your session has ended. Please log in again.',
+  logout: 'You logged out in another tab.',
+};
 
 function showAuth(message) {
   show($('app'), false);
@@ -26,15 +36,15 @@ $('auth-form').addEventListener('submit', async (event) => {
   const form = event.currentTarget;
   const register = event.submitter?.value === 'register';
   const { username, password, display_name: displayName } = form.elements;
-  const body = { username: username.value.trim(), password: password.value };
+  const body = { username: username.value.trim(), password: password.value, device_name: deviceName() };
   if (register && displayName.value.trim()) body.display_name = displayName.value.trim();
   for (const button of form.querySelectorAll('button')) button.disabled = true;
   try {
-    const data = await api('POST', register ? '/auth/register' : '/auth/login', body);
+    const data = await api('POST', register ? '/auth/register' : '/auth/login', body, { bearer: false });
     password.value = '';
-    const saved = { token: data.token, user: data.user, expires_at: data.expires_at };
-    session.save(saved);
-    await start(saved);
+    const record = recordOf(data);
+    begin(record);
+    await start(record);
   } catch (err) {
     $('auth-error').textContent = err.message;
     $('auth-error').hidden = false;
@@ -43,24 +53,87 @@ $('auth-form').addEventListener('submit', async (event) => {
   }
 });
 
-function logout(message) {
+// Leaves the app for the login screen (what is stored is the caller's).
+function leave(message) {
   stopTyping();
-  state.socket?.disconnect();
+  const socket = state.socket;
+  state.socket = null;
+  socket?.disconnect();
   closeView();
+  closeAccount();
+  if (dialog.open) dialog.close();
   reset();
-  session.clear();
-  useToken(null);
+  end();
   $('chat-list').replaceChildren();
   $('user-list').replaceChildren();
   showAuth(message);
 }
 
-$('logout').addEventListener('click', () => logout());
+// Forgets the stored session, unless another tab has stored a different
+// one meanwhile (the other tabs follow by the storage event).
+function forget(record, reason) {
+  const stored = session.load();
+  if (!stored || !record || stored.token === record.token
+      || (record.session?.id && stored.session?.id === record.session.id)) {
+    session.clear(reason);
+    forgetKept();
+  }
+}
+
+// The session is over (revoked, refresh token refused), or another tab
+// logged out.
+function signedOut(reason, record = currentSession(), { otherTab = false } = {}) {
+  if (loggingOut) return; // logOut() goes to the login screen itself
+  if (!otherTab) forget(record, reason === 'logout' ? 'logout' : 'revoked');
+  leave(MESSAGES[reason] ?? MESSAGES.revoked);
+}
+
+// "Log out": revokes the session on the server (whatever the answer, the
+// page then goes to the login screen).
+let loggingOut = false;
+async function logOut() {
+  if (loggingOut) return;
+  loggingOut = true;
+  $('logout').disabled = true;
+  try {
+    const record = currentSession();
+    session.markLoggingOut();
+    await logOutOnServer();
+    forget(record, 'logout');
+    leave();
+  } finally {
+    loggingOut = false;
+    $('logout').disabled = false;
+  }
+}
+
+$('logout').addEventListener('click', () => logOut());
+
+// Another tab signed in (or as someone else): this one follows.
+function switchTo(record) {
+  if (state.me) leave();
+  begin(record, { save: false });
+  start(record);
+}
+
+useToken(null, {
+  refresh: refreshedToken,
+  unauthorized: () => signedOut('revoked'),
+});
+
+onSession({
+  changed(record) {
+    // New tokens (refreshed here or in another tab): the next reconnect uses them.
+    state.token = record.token;
+    if (state.socket) state.socket.auth = { token: record.token };
+  },
+  signedOut,
+  signedIn: switchTo,
+});
 
 async function start(saved) {
   state.token = saved.token;
   state.me = saved.user;
-  useToken(saved.token, () => logout('Your session has ended. Please log in again.'));
   show($('auth'), false);
   show($('app'), true);
   renderMe();
@@ -68,8 +141,9 @@ async function start(saved) {
   listsLoaded = false;
   try {
     const { user } = await api('GET', '/auth/me');
+    if (!state.me) return; // signed out meanwhile
     state.me = user;
-    session.save({ ...saved, user });
+    updateUser(user);
     renderMe();
     await Promise.all([loadChats(), loadUsers()]);
     listsLoaded = true;
@@ -77,7 +151,7 @@ async function start(saved) {
     if (err instanceof ApiError && err.status === 401) return; // logged out already
     toast(`Could not load: ${err.message}`, 'error');
   }
-  if (!state.me) return;
+  if (!state.me || state.socket) return;
   if (!state.lastSeen) {
     // A first visit: nothing was missed, everything is in GET /chats.
     const newest = Math.max(0, ...[...state.chats.values()].map((c) => c.last_message?.id ?? 0));
@@ -85,6 +159,32 @@ async function start(saved) {
   }
   connect();
 }
+
+// A user's new name (user_updated, or my own edit): wherever it shows.
+function applyUser(user) {
+  const known = state.users.get(user.id);
+  if (known) state.users.set(user.id, { ...known, ...user });
+  if (isMe(user.id)) {
+    state.me = { ...state.me, ...user };
+    updateUser(state.me);
+    renderMe();
+  }
+  for (const chat of state.chats.values()) {
+    for (const member of chat.members) {
+      if (member.user_id === user.id) Object.assign(member, { display_name: user.display_name, username: user.username });
+    }
+  }
+  renderPeople();
+  renderChatList();
+  renderHeader();
+  renderTyping();
+  const chat = state.chats.get(state.view?.chatId);
+  for (const el of document.querySelectorAll(`[data-testid="message"][data-sender-id="${Number(user.id)}"] [data-testid="message-sender"]`)) {
+    el.textContent = nameOf(user.id, chat);
+  }
+}
+
+setupAccount({ logOut, applyUser });
 
 function renderMe() {
   $('me-name').textContent = state.me.display_name;
@@ -237,19 +337,57 @@ function connect() {
   const socket = window.io({ auth: { token: state.token } });
   state.socket = socket;
   let connectedBefore = false;
+  let refused = false; // a connect was refused since the last connect: refreshed once already
   socket.on('connect', () => {
+    refused = false;
     setConnection('online', true);
     catchUp(state.lastSeen, connectedBefore);
     connectedBefore = true;
   });
   socket.on('disconnect', (reason) => {
+    if (state.socket !== socket) return;
     setConnection('offline: reconnecting…', false);
     // The server closed it on purpose: try again (a bad token then logs out).
-    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
+    if (reason === 'io server disconnect') setTimeout(() => state.socket === socket && socket.connect(), 1000);
   });
-  socket.on('connect_error', (err) => {
-    if (err.message === 'unauthorized') logout('Your session has ended. Please log in again.');
-    else setConnection('offline: reconnecting…', false);
+  socket.on('connect_error', async (err) => {
+    if (state.socket !== socket) return;
+    setConnection('offline: reconnecting…', false);
+    if (err.message !== 'unauthorized') return;
+    // Refused (an expired token, say): refresh once, then connect with the
+    // new token; refused again with that one, the session is over.
+    if (refused) {
+      signedOut('revoked');
+      return;
+    }
+    refused = true;
+    const used = socket.auth?.token;
+    let fresh;
+    try {
+      fresh = await refreshedToken(used);
+    } catch {
+      refused = false; // not the server's verdict: try again later
+      setTimeout(() => state.socket === socket && !socket.connected && socket.connect(), 5000);
+      return;
+    }
+    if (state.socket !== socket || !fresh) return; // signed out meanwhile
+    socket.auth = { token: fresh };
+    socket.connect();
+  });
+  // This session was revoked (logged out elsewhere, signed out from another
+  // device, password changed): the server disconnects next.
+  socket.on('session_revoked', ({ session_id: sessionId } = {}) => {
+    if (state.socket !== socket) return;
+    const mine = currentSession();
+    if (sessionId == null || mine?.session?.id == null || String(sessionId) === String(mine.session.id)) {
+      // A logout in another tab of this browser revokes this tab's session too.
+      signedOut(session.signoutReason(15_000) === 'logout' ? 'logout' : 'revoked', mine);
+    } else {
+      sessionRevokedElsewhere(sessionId);
+    }
+  });
+  socket.on('user_updated', ({ user } = {}) => {
+    if (user) applyUser(user);
   });
   socket.on('receive_message', live);
   socket.on('receive_file', live);
@@ -418,6 +556,25 @@ $('group-form').addEventListener('submit', async (event) => {
 
 // ---- go ----------------------------------------------------------------
 
-const saved = session.load();
-if (saved) start(saved);
-else showAuth();
+// A session stored by an earlier visit (or another tab): its access token
+// may have expired meanwhile, then it is refreshed first.
+async function boot() {
+  const saved = session.load();
+  if (!saved) {
+    showAuth();
+    return;
+  }
+  begin(saved, { save: false });
+  let record = saved;
+  if (saved.refresh_token && isExpired(saved)) {
+    try {
+      record = await refresh(saved.token);
+    } catch {
+      // Cannot reach the server: carry on, the calls say so.
+    }
+    if (!record) return; // the session is over: the login screen shows why
+  }
+  start(record);
+}
+
+boot();

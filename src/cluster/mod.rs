@@ -3,7 +3,8 @@
 //! sockets of every node (over [`HealingDriver`], which survives a Redis
 //! restart); presence and socket counts ([`RedisPresence`]) and the limits
 //! that guard accounts ([`RedisLimits`]) are counted in Redis so that they
-//! hold across nodes. Every key starts with the cluster's prefix
+//! hold across nodes; revoked sessions are announced to every node
+//! ([`RedisRevocations`]). Every key starts with the cluster's prefix
 //! (`--redis-prefix`), so clusters (and test runs) can share one Redis.
 //!
 //! Without `--redis-url` none of this exists: one node keeps everything in
@@ -12,10 +13,12 @@
 mod driver;
 mod limits;
 mod presence;
+pub mod revocations;
 
 pub use driver::HealingDriver;
 pub use limits::RedisLimits;
 pub use presence::RedisPresence;
+pub use revocations::RedisRevocations;
 
 use std::time::Duration;
 

@@ -28,6 +28,9 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Copy the database to a file, consistently, while the server runs.
     Backup(BackupArgs),
+    /// Manage accounts (add, reset-password, disable, enable, list), also
+    /// while the server runs.
+    Users(UsersArgs),
     /// Copy a SQLite store into a PostgreSQL database (with the servers
     /// stopped), then check every table on both sides; safe to run again.
     Migrate(MigrateArgs),
@@ -62,6 +65,12 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
+/// The argon2id parameters new password hashes get by default (each hash
+/// records its own, so a change never locks anyone out).
+pub const ARGON2_MEMORY_KIB: u32 = 19456;
+pub const ARGON2_TIME_COST: u32 = 2;
+pub const ARGON2_PARALLELISM: u32 = 1;
+
 /// How hard SQLite works to survive a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyncMode {
@@ -71,6 +80,13 @@ pub enum SyncMode {
     /// `synchronous=FULL`: every commit is fsynced; survives power loss, at
     /// the price of one fsync per commit batch.
     Full,
+}
+
+/// Who may make an account (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,6 +161,18 @@ pub struct Config {
     #[arg(long, env = "CHAT_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
+    /// How long a session lasts without a refresh: each POST /auth/refresh
+    /// spends its refresh token and gives one valid this long again (a
+    /// number with s, m, h or d).
+    #[arg(long, env = "CHAT_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+
+    /// Who may make an account. open: anyone, with POST /auth/register.
+    /// closed: only the operator, with `chat-server users add` (register is
+    /// 403 registration_closed).
+    #[arg(long, env = "CHAT_REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+
     /// Log line format.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -185,15 +213,15 @@ pub struct Config {
     pub max_json_bytes: usize,
 
     /// Argon2id memory cost in KiB (19456 = 19 MiB, OWASP's minimum).
-    #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = 19456)]
+    #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = ARGON2_MEMORY_KIB)]
     pub argon2_memory_kib: u32,
 
     /// Argon2id iterations.
-    #[arg(long, env = "CHAT_ARGON2_TIME_COST", default_value_t = 2)]
+    #[arg(long, env = "CHAT_ARGON2_TIME_COST", default_value_t = ARGON2_TIME_COST)]
     pub argon2_time_cost: u32,
 
     /// Argon2id lanes.
-    #[arg(long, env = "CHAT_ARGON2_PARALLELISM", default_value_t = 1)]
+    #[arg(long, env = "CHAT_ARGON2_PARALLELISM", default_value_t = ARGON2_PARALLELISM)]
     pub argon2_parallelism: u32,
 
     /// Password hashes computed at once; further logins queue. Default: the
@@ -316,26 +344,12 @@ impl Config {
 
     /// The SQLite file: `sqlite:///path` when given, else under the data dir.
     pub fn db_path(&self) -> PathBuf {
-        match self
-            .database_url
-            .as_deref()
-            .and_then(|u| u.strip_prefix("sqlite://"))
-        {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => db_file(&self.data_dir),
-        }
+        db_path(self.database_url.as_deref(), &self.data_dir)
     }
 
     /// Which store `--database-url` names.
     pub fn database(&self) -> Result<Database, String> {
-        match self.database_url.as_deref().map(str::trim) {
-            None | Some("") => Ok(Database::Sqlite),
-            Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Database::Postgres(url.to_string()))
-            }
-            Some(_) => Err("--database-url must start with sqlite:// or postgres://".into()),
-        }
+        database(self.database_url.as_deref())
     }
 
     pub fn secret_path(&self) -> PathBuf {
@@ -377,6 +391,72 @@ fn parse_blob_store(raw: &str) -> Result<BlobStoreKind, String> {
 /// The database file inside a data folder.
 pub fn db_file(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("chat.db")
+}
+
+/// The SQLite file a `--database-url` (absent or sqlite://) and data dir name.
+pub fn db_path(database_url: Option<&str>, data_dir: &std::path::Path) -> PathBuf {
+    match database_url.and_then(|u| u.strip_prefix("sqlite://")) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => db_file(data_dir),
+    }
+}
+
+/// Which store a `--database-url` names.
+pub fn database(database_url: Option<&str>) -> Result<Database, String> {
+    match database_url.map(str::trim) {
+        None | Some("") => Ok(Database::Sqlite),
+        Some(url) if url.starts_with("sqlite://") => Ok(Database::Sqlite),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Database::Postgres(url.to_string()))
+        }
+        Some(_) => Err("--database-url must start with sqlite:// or postgres://".into()),
+    }
+}
+
+/// The operator's account commands (`chat-server users …`), against the
+/// store of a running server or a stopped one.
+#[derive(Debug, Clone, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub action: UsersAction,
+
+    /// The server's data folder (holding chat.db).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// The server's --database-url (absent: SQLite in --data-dir).
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// The cluster's --redis-url: revocations then reach every node at once
+    /// (without it, running servers read them from the store within 0.25 s).
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+
+    /// The cluster's --redis-prefix.
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat", global = true)]
+    pub redis_prefix: String,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersAction {
+    /// Make an account; its password is read from standard input (one line).
+    Add {
+        name: String,
+        /// 1–64 characters; defaults to the username.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a new password (read from standard input) and sign the user out
+    /// everywhere.
+    ResetPassword { name: String },
+    /// Refuse the user's logins (403 account_disabled) and sign them out
+    /// everywhere.
+    Disable { name: String },
+    /// Let a disabled user log in again.
+    Enable { name: String },
+    /// Every account: id, username, display name, state, live sessions.
+    List,
 }
 
 #[derive(Debug, Clone, Args)]

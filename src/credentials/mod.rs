@@ -1,29 +1,17 @@
 //! The server's secrets at work: login tokens (JWT), password hashes
-//! (argon2id), signed file URLs (HMAC), and the cache of users known to
-//! exist that keeps token checks off the database. Low in the crate: the
+//! (argon2id), signed file URLs (HMAC), refresh tokens, and the view of
+//! sessions that keeps token checks off the database. Low in the crate: the
 //! domains and the shared state use it, it uses none of them.
 
 mod file_urls;
 mod passwords;
+mod sessions;
 mod tokens;
 
 pub use file_urls::{FileSigner, Signable};
 pub use passwords::PasswordHasher;
-pub use tokens::{IssuedToken, Tokens, flag_secret, load_or_create_secret, new_secret, secret_file};
-
-/// Ids of users known to exist. Only grows: there is no way to delete an
-/// account, so a user once seen stays valid.
-#[derive(Default)]
-pub struct KnownUsers(std::sync::RwLock<std::collections::HashSet<i64>>);
-
-impl KnownUsers {
-    pub fn contains(&self, id: i64) -> bool {
-        self.0.read().map(|set| set.contains(&id)).unwrap_or(false)
-    }
-
-    pub fn insert(&self, id: i64) {
-        if let Ok(mut set) = self.0.write() {
-            set.insert(id);
-        }
-    }
-}
+pub use sessions::{Known, NoBus, RevocationBus, SessionCache, TOUCH_EVERY};
+pub use tokens::{
+    IssuedToken, TokenClaims, Tokens, flag_secret, load_or_create_secret, new_refresh_token, new_secret,
+    refresh_hash, secret_file,
+};

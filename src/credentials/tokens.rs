@@ -1,5 +1,11 @@
-//! Login tokens: HS256 JWTs with `sub` (the user id), `iat` and `exp`. The
-//! algorithm is pinned on both sides; any failure is just `unauthorized`.
+//! Login tokens: HS256 JWTs with `sub` (the user id), `sid` (the session,
+//! v2), `iat` and `exp`. The algorithm is pinned on both sides; any failure
+//! is just `unauthorized`. A token without `sid` (made before sessions
+//! existed) names no session that could be revoked, and is refused.
+//!
+//! Refresh tokens are not JWTs: 32 random bytes (base64url), kept by the
+//! store only as their SHA-256, so a refresh token is never a valid access
+//! token and the reverse.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,8 +20,19 @@ use crate::error::{AppError, Result};
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
+    sid: i64,
     iat: i64,
     exp: i64,
+    /// Random: two tokens issued in the same second still differ.
+    #[serde(default)]
+    jti: String,
+}
+
+/// What a valid access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: i64,
+    pub session_id: i64,
 }
 
 /// Issues and checks tokens with one secret.
@@ -45,13 +62,15 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&self, user_id: i64) -> Result<IssuedToken> {
+    pub fn issue(&self, user_id: i64, session_id: i64) -> Result<IssuedToken> {
         let now = Timestamp::now().0 / 1000;
         let exp = now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2));
         let claims = Claims {
             sub: user_id.to_string(),
+            sid: session_id,
             iat: now,
             exp,
+            jti: token_id()?,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)?;
@@ -61,16 +80,45 @@ impl Tokens {
         })
     }
 
-    /// The user id a valid token names.
-    pub fn verify(&self, token: &str) -> Result<i64> {
+    /// The user and session a valid token names.
+    pub fn verify(&self, token: &str) -> Result<TokenClaims> {
         const BAD: AppError = AppError::Unauthorized("missing, malformed, expired or revoked token");
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| BAD)?;
         match data.claims.sub.parse::<i64>() {
-            Ok(id) if id >= 1 => Ok(id),
+            Ok(user_id) if user_id >= 1 && data.claims.sid >= 1 => Ok(TokenClaims {
+                user_id,
+                session_id: data.claims.sid,
+            }),
             _ => Err(BAD),
         }
     }
+}
+
+/// 8 random bytes in hex, a token's `jti`.
+fn token_id() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(AppError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A new refresh token and the hash the store keeps of it.
+pub fn new_refresh_token() -> Result<(String, String)> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(AppError::internal)?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = refresh_hash(&token);
+    Ok((token, hash))
+}
+
+/// The hash a refresh token is stored and looked up by (hex SHA-256).
+pub fn refresh_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The flag's secret, checked.
@@ -132,12 +180,34 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
-        let issued = tokens.issue(42).unwrap();
-        assert_eq!(tokens.verify(&issued.token).unwrap(), 42);
+        let issued = tokens.issue(42, 7).unwrap();
+        assert_ne!(
+            tokens.issue(42, 7).unwrap().token,
+            issued.token,
+            "unique in one second"
+        );
+        assert_eq!(
+            tokens.verify(&issued.token).unwrap(),
+            TokenClaims {
+                user_id: 42,
+                session_id: 7
+            }
+        );
         let mut tampered = issued.token.clone();
         tampered.push('x');
         assert!(tokens.verify(&tampered).is_err());
         let other = Tokens::new(b"another secret, also 32 bytes...", Duration::from_secs(60));
         assert!(other.verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_never_access_tokens() {
+        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let (a, hash) = new_refresh_token().unwrap();
+        let (b, _) = new_refresh_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(refresh_hash(&a), hash);
+        assert!(tokens.verify(&a).is_err());
     }
 }

@@ -6,11 +6,13 @@
 mod account;
 mod message;
 mod paging;
+mod session;
 mod views;
 
 pub use account::{DisplayName, Password, Username};
 pub use message::{ChatTarget, ClientId, FileName, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
 pub use paging::{HistoryPage, Limit, PageQuery, SyncQuery, UserListQuery};
+pub use session::{DeviceName, MAX_USER_AGENT_CHARS, Session, user_agent};
 pub use views::{
     Attachment, Chat, ChatKind, Member, Message, MessageKind, ReadMarker, Role, Timestamp, User,
 };

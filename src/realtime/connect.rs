@@ -58,6 +58,11 @@ pub fn chat_room(chat_id: i64) -> String {
     format!("chat:{chat_id}")
 }
 
+/// The sockets of one session (v2): told and closed when it is revoked.
+pub fn session_room(session_id: i64) -> String {
+    format!("session:{session_id}")
+}
+
 /// The token from `auth.token`, an `Authorization: Bearer` header, or a
 /// `token` query parameter, in that order.
 fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: &serde_json::Value) -> Option<String> {
@@ -142,7 +147,16 @@ pub async fn admit<A: Adapter>(
     // The user room first, then the chats: a chat created after the read
     // above reaches this socket through the user room (see the relay).
     socket.join(user_room(user_id));
+    socket.join(session_room(user.session_id));
     socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
+    // Revoked between the check and the join: the revocation's kick may
+    // have missed this socket.
+    if state.sessions.is_revoked(user.session_id) {
+        if let Err(e) = state.presence.disconnect(user_id).await {
+            tracing::debug!(error = %e, "presence unavailable while refusing a revoked session");
+        }
+        return Err(Refused::Unauthorized);
+    }
     socket.extensions.insert(user);
     handlers::register(&socket);
     socket.on_disconnect(leave::<A>);

@@ -128,13 +128,21 @@ pub async fn attach(
         .await
         .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
     let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
-    let (notes, counting) = deliveries::start(io.clone(), driver, &cluster.prefix, &cluster.node).await?;
+    let (notes, counting) =
+        deliveries::start(io.clone(), driver.clone(), &cluster.prefix, &cluster.node).await?;
+    let from_others = state.clone();
+    let revocations =
+        crate::cluster::revocations::listen(driver, &cluster.prefix, &cluster.node, move |ids| {
+            crate::auth::apply_revocations(&from_others, &ids)
+        })
+        .await?;
     let close = run(io, state, events, Some(notes));
     Ok((
         router.layer(layer),
         Box::new(move || {
             upkeep.abort();
             counting.abort();
+            revocations.abort();
             close()
         }),
     ))

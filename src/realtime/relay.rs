@@ -15,10 +15,10 @@ use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use tokio::sync::mpsc;
 
-use super::connect::{chat_room, user_room};
+use super::connect::{chat_room, session_room, user_room};
 use super::deliveries::DeliveryNotes;
 use crate::credentials::FileSigner;
-use crate::domain::{Chat, Member, MessageKind};
+use crate::domain::{Chat, Member, MessageKind, User};
 use crate::events::Event;
 
 #[derive(Serialize)]
@@ -30,6 +30,16 @@ struct GroupPayload<'a> {
 struct MemberAddedPayload<'a> {
     group_id: i64,
     member: &'a Member,
+}
+
+#[derive(Serialize)]
+struct UserPayload<'a> {
+    user: &'a User,
+}
+
+#[derive(Serialize)]
+struct SessionPayload {
+    session_id: i64,
 }
 
 #[derive(Serialize)]
@@ -136,6 +146,31 @@ async fn deliver<A: Adapter>(
                 &GroupPayload { group: &group },
             )
             .await
+        }
+        Event::UserUpdated { user, user_ids } => {
+            let rooms: Vec<String> = user_ids.into_iter().map(user_room).collect();
+            emit(ns.to(rooms), "user_updated", &UserPayload { user: &user }).await
+        }
+        Event::SessionsRevoked { session_ids } => {
+            // Every node hears of a revocation and closes its own sockets.
+            let mut outcome = Ok(());
+            for session_id in session_ids {
+                let room = session_room(session_id);
+                let told = ns
+                    .clone()
+                    .local()
+                    .to(room.clone())
+                    .emit("session_revoked", &SessionPayload { session_id })
+                    .await;
+                let closed = ns.clone().local().to(room).disconnect().await;
+                if let Err(e) = told
+                    .map_err(|e| e.to_string())
+                    .and(closed.map_err(|e| e.to_string()))
+                {
+                    outcome = Err(format!("session_revoked {session_id}: {e}"));
+                }
+            }
+            outcome
         }
         Event::Read {
             chat_id,

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use crate::config::{Config, Database};
 use crate::domain::{
     Attachment, Chat, ChatTarget, ClientId, DisplayName, FileName, GroupName, HistoryPage, Member, Message,
-    MessageText, ReadMarker, Timestamp, User, Username,
+    MessageText, ReadMarker, Session, Timestamp, User, Username,
 };
 use crate::error::Result;
 
@@ -51,6 +51,92 @@ pub struct NewUser {
     pub username: Username,
     pub display_name: DisplayName,
     pub password_hash: String,
+}
+
+/// What login needs to know of an account.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+/// An account as the operator's `users list` shows it.
+pub struct Account {
+    pub user: User,
+    pub disabled: bool,
+    /// Sessions neither revoked nor past their refresh expiry.
+    pub live_sessions: i64,
+}
+
+/// A refresh token as stored: its hash and until when it may be spent.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub hash: String,
+    pub expires_at: Timestamp,
+}
+
+/// A session about to be opened (a login), with its first refresh token.
+pub struct NewSession {
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub refresh: RefreshGrant,
+}
+
+/// A `sessions` row.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub refresh_expires_at: Timestamp,
+}
+
+impl SessionRecord {
+    /// As the API shows it to the holder of session `current`.
+    pub fn view(&self, current: i64) -> Session {
+        Session {
+            id: self.id,
+            device_name: self.device_name.clone(),
+            user_agent: self.user_agent.clone(),
+            ip: self.ip.clone(),
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            current: self.id == current,
+        }
+    }
+}
+
+/// What a token check needs of its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionAuth {
+    pub user_id: i64,
+    pub revoked: bool,
+    pub last_used_at: Timestamp,
+}
+
+/// What spending a refresh token did.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// It was the session's current one: the session now has `next`.
+    Rotated { user: User, session: SessionRecord },
+    /// It was spent already: someone holds a copy, and the session (live
+    /// until now) was revoked.
+    Reused { session_id: i64 },
+    /// Unknown, expired, or of a revoked session or a disabled account.
+    Refused,
+}
+
+/// A display name change: the user after it, whether anything changed, and
+/// who must hear of it (the users sharing a chat, the user included).
+pub struct Renamed {
+    pub user: User,
+    pub changed: bool,
+    pub audience: Vec<i64>,
 }
 
 /// A page of the user directory: ids after `after`, optionally filtered by
@@ -143,12 +229,54 @@ pub trait Users: Send + Sync {
     /// `username_taken` if the name exists in any case.
     async fn create_user(&self, new: NewUser) -> Result<User>;
     async fn username_taken(&self, username: &str) -> Result<bool>;
-    /// The user and their password hash, for login.
-    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>>;
+    /// The user, their password hash and whether they are disabled, for login.
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
     async fn user(&self, id: i64) -> Result<Option<User>>;
     async fn user_exists(&self, id: i64) -> Result<bool>;
     async fn list_users(&self, query: UserQuery) -> Result<Vec<User>>;
     async fn set_last_seen(&self, user_id: i64, at: Timestamp) -> Result<()>;
+}
+
+/// Sessions (v2) and what the operator does to accounts. Every method that
+/// revokes sessions records each revocation in the numbered log that
+/// [`Sessions::revocations_after`] reads, in the same transaction.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Creates the account and its first session in one transaction.
+    async fn register(&self, new: NewUser, session: NewSession) -> Result<(User, SessionRecord)>;
+    async fn open_session(&self, user_id: i64, session: NewSession) -> Result<SessionRecord>;
+    /// Whose a session is and whether it is revoked; `None` if it never was.
+    async fn session_auth(&self, session_id: i64) -> Result<Option<SessionAuth>>;
+    async fn touch_session(&self, session_id: i64, at: Timestamp) -> Result<()>;
+    /// Spends the refresh token hashed `hash`, replacing it with `next`.
+    async fn refresh(&self, hash: String, next: RefreshGrant) -> Result<Refreshed>;
+    /// The user's live sessions, most recently used first.
+    async fn live_sessions(&self, user_id: i64) -> Result<Vec<SessionRecord>>;
+    /// Revokes one of the user's live sessions (404 `not_found` for any
+    /// other id).
+    async fn revoke_session(&self, user_id: i64, session_id: i64) -> Result<()>;
+    /// Sets the password hash, gives session `keep` the refresh token
+    /// `refresh`, and revokes every other session of the user; returns the
+    /// kept session and the revoked ids.
+    async fn change_password(
+        &self,
+        user_id: i64,
+        keep: i64,
+        password_hash: String,
+        refresh: RefreshGrant,
+    ) -> Result<(SessionRecord, Vec<i64>)>;
+    async fn rename(&self, user_id: i64, name: DisplayName, then: Then<Renamed>) -> Result<Renamed>;
+    /// Revocations numbered above `seq`, in order: (number, session id).
+    async fn revocations_after(&self, seq: i64) -> Result<Vec<(i64, i64)>>;
+    /// The newest revocation's number (0: none yet).
+    async fn last_revocation(&self) -> Result<i64>;
+    /// Every account, by id.
+    async fn accounts(&self) -> Result<Vec<Account>>;
+    /// Disables (revoking every session) or enables the account named
+    /// `username` (404 `not_found` if none); returns the revoked ids.
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(User, Vec<i64>)>;
+    /// Sets the password of `username` and revokes every session.
+    async fn reset_password(&self, username: &str, password_hash: String) -> Result<(User, Vec<i64>)>;
 }
 
 #[async_trait]
@@ -212,7 +340,7 @@ pub trait Files: Send + Sync {
 
 /// Everything the server keeps in its database.
 #[async_trait]
-pub trait Store: Users + Chats + Messages + Groups + Files {
+pub trait Store: Users + Sessions + Chats + Messages + Groups + Files {
     /// Ready to serve? (`/healthz`)
     async fn health(&self) -> Result<()>;
     /// The token secret every node shares, kept in the database:

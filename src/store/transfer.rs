@@ -1,4 +1,7 @@
-//! Moving a SQLite store to PostgreSQL (`chat-server migrate`): users,
+//! Moving a SQLite store to PostgreSQL (`chat-server migrate`): users
+//! (disabled ones stay disabled), their sessions (so that tokens and
+//! refresh tokens keep working; the memory of spent refresh tokens is not
+//! moved),
 //! chats, members with their read markers, attachments' rows and messages
 //! are copied with their ids, in pages, in the order their references
 //! need; identity sequences then continue after the copied ids; and every
@@ -23,6 +26,7 @@ pub struct UserRecord {
     pub password_hash: String,
     pub last_seen_at: Option<i64>,
     pub created_at: i64,
+    pub disabled_at: Option<i64>,
 }
 
 pub struct ChatRecord {
@@ -71,6 +75,19 @@ pub struct MessageRecord {
     pub seq: i64,
 }
 
+pub struct SessionRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub refresh_hash: String,
+    pub refresh_expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// A page of one table, after a cursor (the key of the last row copied).
 pub enum Page {
     Users(Vec<UserRecord>),
@@ -78,6 +95,7 @@ pub enum Page {
     Members(Vec<MemberRecord>),
     Attachments(Vec<AttachmentRecord>),
     Messages(Vec<MessageRecord>),
+    Sessions(Vec<SessionRecord>),
 }
 
 impl Page {
@@ -88,6 +106,7 @@ impl Page {
             Page::Members(rows) => rows.len(),
             Page::Attachments(rows) => rows.len(),
             Page::Messages(rows) => rows.len(),
+            Page::Sessions(rows) => rows.len(),
         }
     }
 
@@ -103,6 +122,7 @@ impl Page {
             Page::Members(rows) => rows.last().map(|r| (r.chat_id, r.user_id)),
             Page::Attachments(rows) => rows.last().map(|r| (r.id, 0)),
             Page::Messages(rows) => rows.last().map(|r| (r.id, 0)),
+            Page::Sessions(rows) => rows.last().map(|r| (r.id, 0)),
         }
     }
 }
@@ -115,15 +135,17 @@ pub enum Table {
     Members,
     Attachments,
     Messages,
+    Sessions,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Users,
         Table::Chats,
         Table::Members,
         Table::Attachments,
         Table::Messages,
+        Table::Sessions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -133,6 +155,7 @@ impl Table {
             Table::Members => "chat_members",
             Table::Attachments => "attachments",
             Table::Messages => "messages",
+            Table::Sessions => "sessions",
         }
     }
 }

@@ -62,6 +62,13 @@ async fn a_version_2_database_gets_sequence_numbers_and_right_unread_counts() {
             )
             .unwrap();
         assert_eq!(read_seq, 2);
+        // Version 5 added sessions: tokens name one. (The test writes
+        // these itself; the users' password hashes are not real.)
+        db.execute_batch(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, refresh_hash, refresh_expires_at)
+               VALUES (1, 1, 0, 0, 'h1', 9000000000000), (2, 2, 0, 0, 'h2', 9000000000000);",
+        )
+        .unwrap();
     }
     // New messages continue the sequence; bob's unread: a3, a4 and the new one.
     let token_secret = crate::helpers::read_secret(&app.data_path()).await;
@@ -72,7 +79,7 @@ async fn a_version_2_database_gets_sequence_numbers_and_right_unread_counts() {
     let token_for = |id: i64| {
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &json!({ "sub": id.to_string(), "iat": now, "exp": now + 600 }),
+            &json!({ "sub": id.to_string(), "sid": id, "iat": now, "exp": now + 600 }),
             &jsonwebtoken::EncodingKey::from_secret(&token_secret),
         )
         .unwrap()

@@ -22,27 +22,51 @@ fn normalize(path: &str) -> String {
         .join("/")
 }
 
-/// The (method, path) pairs of the REST table in `../shared/API.md`.
-fn contract_routes() -> BTreeSet<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/API.md");
-    let text = std::fs::read_to_string(path).expect("the contract at ../shared/API.md");
+/// The sections of `../shared/API-v2.md` this server implements so far;
+/// each new one joins the list with its routes.
+const V2_SECTIONS: &[&str] = &["Sessions and accounts (v2)"];
+
+/// The (method, path) pairs in the route tables of `text`, limited to the
+/// `## ` sections `sections` names (all of them when `None`). A cell may
+/// name several routes (`POST /a`, `POST /b`).
+fn routes_in(text: &str, sections: Option<&[&str]>) -> BTreeSet<(String, String)> {
     let mut routes = BTreeSet::new();
+    let mut included = sections.is_none();
     for line in text.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            included = sections.is_none_or(|names| names.contains(&title.trim()));
+            continue;
+        }
+        if !included {
+            continue;
+        }
         let Some(rest) = line.strip_prefix("| `") else {
             continue;
         };
-        let Some((route, _)) = rest.split_once('`') else {
-            continue;
-        };
-        let Some((method, path)) = route.split_once(' ') else {
-            continue;
-        };
-        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
-            routes.insert((method.to_string(), normalize(path)));
+        let cell = rest.split(" |").next().unwrap_or_default();
+        for route in cell.split('`').step_by(2) {
+            let Some((method, path)) = route.trim().split_once(' ') else {
+                continue;
+            };
+            if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+                routes.insert((method.to_string(), normalize(path)));
+            }
         }
     }
-    assert!(routes.len() >= 17, "parsed the REST table: {routes:?}");
     routes
+}
+
+/// The routes of the contract: v1's REST table, and v2's built sections.
+fn contract_routes() -> BTreeSet<(String, String)> {
+    let read = |name: &str| {
+        let path = format!("{}/../shared/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("the contract at {path}: {e}"))
+    };
+    let v1 = routes_in(&read("API.md"), None);
+    assert!(v1.len() >= 17, "parsed v1's REST table: {v1:?}");
+    let v2 = routes_in(&read("API-v2.md"), Some(V2_SECTIONS));
+    assert!(v2.len() >= 8, "parsed v2's sessions table: {v2:?}");
+    v1.union(&v2).cloned().collect()
 }
 
 fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
@@ -102,6 +126,60 @@ async fn errors_and_security_are_described() {
         );
     }
     assert!(doc["paths"]["/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object());
+}
+
+#[tokio::test]
+async fn the_v2_session_fields_are_described() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get("/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    for field in [
+        "id",
+        "device_name",
+        "user_agent",
+        "ip",
+        "created_at",
+        "last_used_at",
+        "current",
+    ] {
+        assert!(
+            schemas["Session"]["properties"][field].is_object(),
+            "Session.{field}"
+        );
+    }
+    for field in [
+        "user",
+        "token",
+        "expires_at",
+        "refresh_token",
+        "refresh_expires_at",
+        "session",
+    ] {
+        assert!(
+            schemas["AuthBody"]["properties"][field].is_object(),
+            "AuthBody.{field}"
+        );
+    }
+    for body in ["RegisterBody", "LoginBody"] {
+        assert!(
+            schemas[body]["properties"]["device_name"].is_object(),
+            "{body}.device_name"
+        );
+    }
+    let register = &doc["paths"]["/auth/register"]["post"]["responses"];
+    assert!(
+        register["403"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("registration_closed")
+    );
+    let login = &doc["paths"]["/auth/login"]["post"]["responses"];
+    assert!(
+        login["403"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("account_disabled")
+    );
 }
 
 #[tokio::test]

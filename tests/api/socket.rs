@@ -293,6 +293,21 @@ impl SocketClient {
             .await;
     }
 
+    /// Waits up to `within` for the server to close the socket (events that
+    /// arrive meanwhile are kept); whether it did.
+    pub async fn closed_within(&mut self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.closed {
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Incoming::Event(name, data))) => self.events.push_back((name, data)),
+                Ok(Some(Incoming::Ack(id, data))) => self.acks.push((id, data)),
+                Ok(Some(Incoming::Closed)) | Ok(None) => self.closed = true,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     pub async fn close(self) {
         let _ = self.out.send(Frame::Close(None));
     }

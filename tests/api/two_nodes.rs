@@ -2,7 +2,9 @@
 //! when the suite runs on PostgreSQL): message ids grow in commit order
 //! across both, so a client paging `/sync` by the highest id it has seen
 //! never skips a message that commits later; a `client_id` sent to both at
-//! once stores one message; nodes starting at once migrate once.
+//! once stores one message; nodes starting at once migrate once; a session
+//! revoked on one node is refused on the other at once, and its sockets
+//! there are told and closed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -126,6 +128,59 @@ async fn a_sync_cursor_never_skips_a_message_written_through_either_node() {
         "acked but never seen by a cursor that only moves forward: {missed:?}"
     );
     assert_eq!(acked.len(), 360);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_on_one_node_is_refused_on_the_other_at_once() {
+    if !on_postgres() {
+        eprintln!("skipped: two nodes share a PostgreSQL database");
+        return;
+    }
+    let (a, b, _prefix) = two_nodes().await;
+    let alice = a.register("alice").await;
+    let login = |app: Arc<TestApp>| async move {
+        let (status, body) = app
+            .post(
+                "/auth/login",
+                None,
+                json!({ "username": "alice", "password": "correct horse" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    // Each session is first seen live on B (so B remembers it), then ended
+    // on A; B's very next answer is 401. Twenty times: B's reading of the
+    // store's log (every 0.25 s) cannot be what passes this.
+    for _ in 0..20 {
+        let session = login(Arc::clone(&a)).await;
+        let token = session["token"].as_str().unwrap();
+        assert_eq!(b.get("/auth/me", Some(token)).await.0, StatusCode::OK);
+        let (status, _) = a.post("/auth/logout", Some(token), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(b.get("/auth/me", Some(token)).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    // A socket on B of a session signed out on A is told and closed.
+    let phone = login(Arc::clone(&a)).await;
+    let phone_account = crate::helpers::Account {
+        id: alice.id,
+        token: phone["token"].as_str().unwrap().to_string(),
+    };
+    let mut socket = crate::socket::SocketClient::of(&b, &phone_account).await;
+    let session_id = phone["session"]["id"].as_i64().unwrap();
+    let (status, _) = a
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/auth/sessions/{session_id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(socket.expect("session_revoked").await["session_id"], session_id);
+    assert!(socket.closed_within(std::time::Duration::from_secs(1)).await);
+    assert_eq!(b.get("/auth/me", Some(&alice.token)).await.0, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

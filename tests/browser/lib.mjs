@@ -45,9 +45,16 @@ export async function launch() {
 }
 
 // A browser context (its own localStorage and cookies: one person) with one
-// page; uncaught page errors are collected in page.errors.
-export async function person(browser, viewport = LAPTOP) {
-  const context = await browser.newContext({ viewport, baseURL: BASE });
+// page; uncaught page errors are collected in page.errors. `options` go to
+// browser.newContext (e.g. another baseURL, or a userAgent: another device).
+export async function person(browser, viewport = LAPTOP, options = {}) {
+  const context = await browser.newContext({ viewport, baseURL: BASE, ...options });
+  const page = await tab(context);
+  return { context, page };
+}
+
+// Another page (a tab) of a context, set up as person()'s.
+export async function tab(context) {
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.setDefaultNavigationTimeout(TIMEOUT);
@@ -61,7 +68,7 @@ export async function person(browser, viewport = LAPTOP) {
       page.errors.push(`console: ${text}`);
     }
   });
-  return { context, page };
+  return page;
 }
 
 export const tid = (id) => `[data-testid="${id}"]`;
@@ -86,10 +93,15 @@ export async function waitForText(locator, expected, timeout = TIMEOUT) {
 }
 
 export async function api(method, urlPath, token, body) {
+  return apiAt(BASE, method, urlPath, token, body);
+}
+
+// api() against another server (base URL).
+export async function apiAt(base, method, urlPath, token, body) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(BASE + urlPath, {
+  const res = await fetch(base + urlPath, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -31,6 +31,7 @@ impl PgStore {
             Page::Members(_) => (Table::Members, "t.chat_id = i.chat_id AND t.user_id = i.user_id"),
             Page::Attachments(_) => (Table::Attachments, "t.id = i.id"),
             Page::Messages(_) => (Table::Messages, "t.id = i.id"),
+            Page::Sessions(_) => (Table::Sessions, "t.id = i.id"),
         };
         let name = table.name();
         tx.batch_execute(&format!(
@@ -39,8 +40,10 @@ impl PgStore {
         .await?;
         let (sql, params): (String, Vec<Box<dyn ToSql + Sync + Send>>) = match &page {
             Page::Users(r) => (
-                "INSERT INTO import_users (id, username, display_name, display_lower, password_hash, last_seen_at, created_at)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])".into(),
+                "INSERT INTO import_users (id, username, display_name, display_lower, password_hash, last_seen_at, created_at,
+                                           disabled_at)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+                                      $8::bigint[])".into(),
                 vec![
                     Box::new(column(r, |u| u.id)),
                     Box::new(column(r, |u| u.username.clone())),
@@ -49,6 +52,7 @@ impl PgStore {
                     Box::new(column(r, |u| u.password_hash.clone())),
                     Box::new(column(r, |u| u.last_seen_at)),
                     Box::new(column(r, |u| u.created_at)),
+                    Box::new(column(r, |u| u.disabled_at)),
                 ],
             ),
             Page::Chats(r) => (
@@ -115,6 +119,24 @@ impl PgStore {
                     Box::new(column(r, |m| m.seq)),
                 ],
             ),
+            Page::Sessions(r) => (
+                "INSERT INTO import_sessions (id, user_id, device_name, user_agent, ip, created_at, last_used_at,
+                                              refresh_hash, refresh_expires_at, revoked_at)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                                      $7::bigint[], $8::text[], $9::bigint[], $10::bigint[])".into(),
+                vec![
+                    Box::new(column(r, |x| x.id)),
+                    Box::new(column(r, |x| x.user_id)),
+                    Box::new(column(r, |x| x.device_name.clone())),
+                    Box::new(column(r, |x| x.user_agent.clone())),
+                    Box::new(column(r, |x| x.ip.clone())),
+                    Box::new(column(r, |x| x.created_at)),
+                    Box::new(column(r, |x| x.last_used_at)),
+                    Box::new(column(r, |x| x.refresh_hash.clone())),
+                    Box::new(column(r, |x| x.refresh_expires_at)),
+                    Box::new(column(r, |x| x.revoked_at)),
+                ],
+            ),
         };
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
         tx.execute(&sql, &params).await?;
@@ -156,7 +178,7 @@ impl PgStore {
     /// Makes each identity continue after the highest id copied in.
     pub async fn continue_identities(&self) -> Result<()> {
         let c = self.client().await?;
-        for table in ["users", "chats", "attachments", "messages"] {
+        for table in ["users", "chats", "attachments", "messages", "sessions"] {
             c.execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_write_functions.sql")),
     (3, include_str!("migrations/0003_nodes.sql")),
+    (4, include_str!("migrations/0004_sessions.sql")),
 ];
 
 /// The advisory lock held while migrating ("migr").

@@ -24,6 +24,7 @@ mod messages;
 mod migrations;
 mod nodes;
 mod rows;
+mod sessions;
 mod users;
 mod writer;
 

@@ -8,12 +8,47 @@ use super::writer::Work;
 use super::{PgStore, is_unique_violation};
 use crate::domain::{Timestamp, User};
 use crate::error::{AppError, Result};
-use crate::store::{NewUser, UserQuery, Users, nothing};
+use crate::store::{Credentials, NewUser, UserQuery, Users, nothing};
 
 pub(super) async fn user_exists<C: GenericClient>(c: &C, id: i64) -> Result<bool> {
     Ok(row(c, "SELECT 1 FROM users WHERE id = $1", &[&id])
         .await?
         .is_some())
+}
+
+/// Inserts a user; a taken username (any case) is `username_taken`.
+pub(super) async fn insert_user<C: GenericClient>(tx: &C, new: &NewUser, now: Timestamp) -> Result<User> {
+    let display_lower = new.display_name.as_str().to_lowercase();
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO users (username, display_name, display_lower, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .await?;
+    let inserted = tx
+        .query_one(
+            &statement,
+            &[
+                &new.username.as_str(),
+                &new.display_name.as_str(),
+                &display_lower,
+                &new.password_hash,
+                &now.0,
+            ],
+        )
+        .await;
+    match inserted {
+        Ok(r) => Ok(User {
+            id: rows::get(&r, 0)?,
+            username: new.username.as_str().to_string(),
+            display_name: new.display_name.as_str().to_string(),
+            online: false,
+            last_seen_at: None,
+            created_at: now,
+        }),
+        Err(e) if is_unique_violation(&e) => Err(AppError::UsernameTaken),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `LIKE` pattern for a prefix: its wildcards escaped.
@@ -35,40 +70,7 @@ impl Users for PgStore {
         self.writer
             .submit(
                 Work::Script(Box::new(move |tx| {
-                    Box::pin(async move {
-                        let now = Timestamp::now();
-                        let display_lower = new.display_name.as_str().to_lowercase();
-                        let statement = tx
-                            .prepare_cached(
-                                "INSERT INTO users (username, display_name, display_lower, password_hash, created_at)
-                                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                            )
-                            .await?;
-                        let inserted = tx
-                            .query_one(
-                                &statement,
-                                &[
-                                    &new.username.as_str(),
-                                    &new.display_name.as_str(),
-                                    &display_lower,
-                                    &new.password_hash,
-                                    &now.0,
-                                ],
-                            )
-                            .await;
-                        match inserted {
-                            Ok(r) => Ok(User {
-                                id: rows::get(&r, 0)?,
-                                username: new.username.as_str().to_string(),
-                                display_name: new.display_name.as_str().to_string(),
-                                online: false,
-                                last_seen_at: None,
-                                created_at: now,
-                            }),
-                            Err(e) if is_unique_violation(&e) => Err(AppError::UsernameTaken),
-                            Err(e) => Err(e.into()),
-                        }
-                    })
+                    Box::pin(async move { insert_user(tx, &new, Timestamp::now()).await })
                 })),
                 |_: &User| {},
             )
@@ -86,12 +88,17 @@ impl Users for PgStore {
         .is_some())
     }
 
-    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
         let c = self.client().await?;
-        let sql =
-            format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)");
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, password_hash, disabled_at FROM users WHERE lower(username) = lower($1)"
+        );
         match row(&c, &sql, &[&username]).await? {
-            Some(r) => Ok(Some((rows::user(&r)?, rows::get(&r, 5)?))),
+            Some(r) => Ok(Some(Credentials {
+                user: rows::user(&r)?,
+                password_hash: rows::get(&r, 5)?,
+                disabled: rows::get::<Option<i64>>(&r, 6)?.is_some(),
+            })),
             None => Ok(None),
         }
     }

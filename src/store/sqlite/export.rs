@@ -6,14 +6,15 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use crate::error::Result;
 use crate::store::transfer::{
-    AttachmentRecord, ChatRecord, MemberRecord, MessageRecord, Page, Table, Tally, UserRecord,
+    AttachmentRecord, ChatRecord, MemberRecord, MessageRecord, Page, SessionRecord, Table, Tally, UserRecord,
 };
 
 fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Result<Page> {
     Ok(match table {
         Table::Users => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT id, username, display_name, display_lower, password_hash, last_seen_at, created_at
+                "SELECT id, username, display_name, display_lower, password_hash, last_seen_at, created_at,
+                        disabled_at
                  FROM users WHERE id > ?1 ORDER BY id LIMIT {limit}"
             ))?;
             let rows = stmt.query_map([a], |r| {
@@ -25,6 +26,7 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
                     password_hash: r.get(4)?,
                     last_seen_at: r.get(5)?,
                     created_at: r.get(6)?,
+                    disabled_at: r.get(7)?,
                 })
             })?;
             Page::Users(rows.collect::<rusqlite::Result<_>>()?)
@@ -108,6 +110,28 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
                 })
             })?;
             Page::Messages(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        Table::Sessions => {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, user_id, device_name, user_agent, ip, created_at, last_used_at, refresh_hash,
+                        refresh_expires_at, revoked_at
+                 FROM sessions WHERE id > ?1 ORDER BY id LIMIT {limit}"
+            ))?;
+            let rows = stmt.query_map([a], |r| {
+                Ok(SessionRecord {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    device_name: r.get(2)?,
+                    user_agent: r.get(3)?,
+                    ip: r.get(4)?,
+                    created_at: r.get(5)?,
+                    last_used_at: r.get(6)?,
+                    refresh_hash: r.get(7)?,
+                    refresh_expires_at: r.get(8)?,
+                    revoked_at: r.get(9)?,
+                })
+            })?;
+            Page::Sessions(rows.collect::<rusqlite::Result<_>>()?)
         }
     })
 }

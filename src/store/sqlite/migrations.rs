@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_attachments.sql")),
     (3, include_str!("migrations/0003_unread_by_sequence.sql")),
     (4, include_str!("migrations/0004_sent_since_read.sql")),
+    (5, include_str!("migrations/0005_sessions.sql")),
 ];
 
 /// Brings the database up to the newest schema. Refuses a database written

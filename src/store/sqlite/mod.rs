@@ -19,6 +19,7 @@ mod groups;
 mod messages;
 mod migrations;
 mod readers;
+mod sessions;
 mod users;
 mod writer;
 

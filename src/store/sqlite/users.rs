@@ -6,11 +6,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::SqliteStore;
 use crate::domain::{Timestamp, User};
 use crate::error::{AppError, Result};
-use crate::store::{NewUser, UserQuery, Users};
+use crate::store::{Credentials, NewUser, UserQuery, Users};
 
-const USER_COLUMNS: &str = "id, username, display_name, last_seen_at, created_at";
+pub(super) const USER_COLUMNS: &str = "id, username, display_name, last_seen_at, created_at";
 
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get(0)?,
         username: row.get(1)?,
@@ -22,7 +22,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// Inserts a user; a taken username (any case) is `username_taken`.
-fn insert_user(
+pub(super) fn insert_user(
     conn: &Connection,
     username: &str,
     display_name: &str,
@@ -59,7 +59,7 @@ fn username_exists(conn: &Connection, username: &str) -> Result<bool> {
     Ok(stmt.exists([username])?)
 }
 
-fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>> {
+pub(super) fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
     Ok(stmt.query_row([id], user_from_row).optional()?)
 }
@@ -70,13 +70,17 @@ pub(super) fn user_exists(conn: &Connection, id: i64) -> Result<bool> {
 }
 
 /// The user and their password hash, for login.
-fn credentials_by_username(conn: &Connection, username: &str) -> Result<Option<(User, String)>> {
+fn credentials_by_username(conn: &Connection, username: &str) -> Result<Option<Credentials>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"
+        "SELECT {USER_COLUMNS}, password_hash, disabled_at FROM users WHERE username = ?1"
     ))?;
     let found = stmt
         .query_row([username], |row| {
-            Ok((user_from_row(row)?, row.get::<_, String>(5)?))
+            Ok(Credentials {
+                user: user_from_row(row)?,
+                password_hash: row.get(5)?,
+                disabled: row.get::<_, Option<i64>>(6)?.is_some(),
+            })
         })
         .optional()?;
     Ok(found)
@@ -146,7 +150,7 @@ impl Users for SqliteStore {
         self.db.read(move |conn| username_exists(conn, &username)).await
     }
 
-    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
         let username = username.to_string();
         self.db
             .read(move |conn| credentials_by_username(conn, &username))
