@@ -52,6 +52,8 @@ FANOUT_RATES="${FANOUT_RATES:-100,300,1000,1500}"
 IDLE_SIZES="${IDLE_SIZES:-10000 19000}"
 HISTORY_MESSAGES="${HISTORY_MESSAGES:-1000000}"
 # soak (not in the default list): one steady direct rate for SOAK_SECONDS.
+# refresh (not in the default list): 16 clients each spending its own chain
+# of refresh tokens for 10 s (chat-server variants only).
 # pgbench: once per round, PostgreSQL's own pgbench -N (4 clients, 10 s) on a
 # scratch database; in the default list when SERVERS has rust-pg.
 if [[ " $SERVERS " == *" rust-pg "* ]]; then
@@ -91,7 +93,7 @@ for s in $SERVERS; do
   if [ "$s" = rust-before ] && [ ! -x "${BEFORE_BIN:-}" ]; then echo "rust-before needs BEFORE_BIN, the other build's binary" >&2 && exit 1; fi
 done
 for s in $SCENARIOS; do
-  case $s in startup | idle | direct | fanout | history | login | soak | pgbench) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
+  case $s in startup | idle | direct | fanout | history | login | refresh | soak | pgbench) ;; *) echo "unknown scenario: $s" >&2 && exit 1 ;; esac
 done
 out="$root/target/bench"
 results="$out/results.jsonl"
@@ -237,6 +239,8 @@ scenarios_for() { # server
   local s
   for s in $SCENARIOS; do
     [ "$s" != pgbench ] || continue
+    # refresh tokens are v2 sessions: chat-server's own
+    [ "$s" != refresh ] || [ "$1" != node ] || continue
     case $1 in
       rust-tuned) [[ " $TUNED_SCENARIOS " == *" $s "* ]] || continue ;;
       rust-pg) [[ " $PG_SCENARIOS " == *" $s "* ]] || continue ;;
@@ -349,6 +353,12 @@ run_scenarios() { # server round
         for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
         loadgen "${tags[@]}" history --addr "127.0.0.1:$port" --chat-id "$chat" --token "$token" \
           --max-id "$newest" --clients 64 --seconds 10 --server-pid "$pid" >>"$results"
+        stop
+        ;;
+      refresh)
+        start "$server" "$port"
+        loadgen "${tags[@]}" refresh --addr "127.0.0.1:$port" --clients 16 --seconds 10 \
+          --server-pid "$pid" >>"$results"
         stop
         ;;
       login)

@@ -11,6 +11,7 @@ mod fanout;
 mod history;
 mod http;
 mod idle;
+mod refresh;
 mod report;
 mod sio;
 mod stats;
@@ -118,6 +119,18 @@ enum Scenario {
         #[arg(long)]
         max_id: u64,
         #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
+    },
+    /// Refresh-token rotation (v2 sessions), closed loop: each client spends
+    /// its own chain of refresh tokens.
+    Refresh {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 16)]
         clients: usize,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
@@ -265,6 +278,20 @@ fn main() {
                     server_pid,
                 };
                 emit(&tags, history::run(o).await);
+            }
+            Scenario::Refresh {
+                addr,
+                clients,
+                seconds,
+                server_pid,
+            } => {
+                let o = refresh::Options {
+                    addr,
+                    clients,
+                    seconds,
+                    server_pid,
+                };
+                emit(&tags, refresh::run(o).await);
             }
             Scenario::Startup { addr, command } => emit(&tags, startup(&addr, &command).await),
             Scenario::Report { .. } => {}

@@ -80,6 +80,8 @@ pub(super) struct UpdateMeBody {
 #[utoipa::path(patch, path = "/auth/me", tag = "Auth", security(("bearer" = [])), request_body = UpdateMeBody,
     responses(
         (status = 200, description = "The caller, renamed", body = Me),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
     ))]
@@ -127,6 +129,8 @@ pub(super) struct PasswordBody {
 #[utoipa::path(post, path = "/auth/password", tag = "Auth", security(("bearer" = [])), request_body = PasswordBody,
     responses(
         (status = 200, description = "Changed; a new pair for the calling session", body = AuthBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`: wrong current password; `unauthorized`", body = ErrorResponse),
         (status = 429, description = "`rate_limited`: too many wrong passwords", body = ErrorResponse),

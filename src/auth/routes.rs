@@ -228,6 +228,8 @@ async fn login(
 #[utoipa::path(post, path = "/auth/refresh", tag = "Auth", request_body = RefreshBody,
     responses(
         (status = 200, description = "A new pair for the same session", body = AuthBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
         (status = 400, description = "`validation_failed`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: unknown, expired or spent refresh token, or a revoked session", body = ErrorResponse),
         (status = 429, description = "`rate_limited`: too many bad refresh tokens from the client IP", body = ErrorResponse),

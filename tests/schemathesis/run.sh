@@ -18,18 +18,28 @@ source "$root/tests/start-server.sh"
 start_server --no-rate-limits
 base="$base_url"
 
-token="$(curl -sf "$base/auth/register" -H 'content-type: application/json' \
-  -d '{"username":"schemathesis","password":"correct horse"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')"
+token_of() { # username
+  curl -sf "$base/auth/register" -H 'content-type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"correct horse\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])'
+}
 
 cd "$data"
-"$venv/bin/st" run "$base/openapi.json" \
-  -H "Authorization: Bearer $token" \
-  --seed 20261125 --max-examples 50 \
-  --phases examples,coverage,fuzzing \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --exclude-path-regex '^/(assets|docs)' \
-  --generation-database none \
-  --no-color
+fuzz() { # token, then schemathesis filters
+  local token="$1"
+  shift
+  "$venv/bin/st" run "$base/openapi.json" \
+    -H "Authorization: Bearer $token" \
+    --seed 20261125 --max-examples 50 \
+    --phases examples,coverage,fuzzing \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --generation-database none \
+    --no-color "$@"
+}
+# Everything but the routes that end the caller's session (a logout would
+# leave the rest of the run only 401s), then those on a session of their own.
+session_enders='^/auth/(logout|password|sessions/)'
+fuzz "$(token_of schemathesis)" --exclude-path-regex "^/(assets|docs)|$session_enders"
+fuzz "$(token_of schemathesis2)" --include-path-regex "$session_enders"
 # The server must still be up and healthy after all of that.
 curl -sf "$base/healthz" >/dev/null
 echo "schemathesis: passed, server healthy"
