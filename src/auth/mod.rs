@@ -54,6 +54,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser> {
                     .admit(claims.session_id, claims.user_id, found.last_used_at);
                 Ok(caller)
             }
+            Some(found) if found.revoked => {
+                state.sessions.remember_revoked(claims.session_id);
+                Err(REVOKED)
+            }
             _ => Err(REVOKED),
         },
     }

@@ -127,6 +127,15 @@ impl SessionCache {
         news
     }
 
+    /// Remembers a session the store said is revoked, so that its tokens
+    /// cost no store read again (a revocation this node already applied,
+    /// or one older than it remembers).
+    pub fn remember_revoked(&self, session_id: i64) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.live.remove(&session_id);
+        inner.revoked.entry(session_id).or_insert_with(Instant::now);
+    }
+
     /// Forgets revocations past [`REVOKED_KEEP`] and sessions idle here for
     /// an hour (run now and then).
     pub fn forget_old(&self) {
@@ -170,6 +179,9 @@ mod tests {
         cache.admit(1, 10, Timestamp::now());
         assert_eq!(cache.lookup(1, 10), Known::Refused);
         assert!(cache.is_revoked(2));
+        cache.remember_revoked(3);
+        assert_eq!(cache.lookup(3, 10), Known::Refused);
+        assert_eq!(cache.revoke(&[3]), Vec::<i64>::new(), "known already");
     }
 
     #[test]
