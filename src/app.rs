@@ -29,6 +29,8 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(crate::auth::router(&state))
         .merge(crate::users::router())
         .merge(crate::chats::router())
+        .merge(crate::messages::router())
+        .merge(crate::search::router())
         .merge(crate::groups::router())
         .merge(crate::uploads::router(state.config.max_upload_bytes))
         .merge(crate::demo::router())

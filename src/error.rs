@@ -56,6 +56,8 @@ pub enum AppError {
     UsernameTaken,
     #[error("user {user} is already a member of group {group}")]
     AlreadyMember { user: i64, group: i64 },
+    #[error("a message carries at most {0} distinct reactions")]
+    TooManyReactions(usize),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -98,6 +100,7 @@ impl AppError {
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::UsernameTaken => "username_taken",
             AppError::AlreadyMember { .. } => "already_member",
+            AppError::TooManyReactions(_) => "too_many_reactions",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
@@ -124,7 +127,9 @@ impl AppError {
             | AppError::ChatNotFound(_)
             | AppError::GroupNotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::UsernameTaken | AppError::AlreadyMember { .. } => StatusCode::CONFLICT,
+            AppError::UsernameTaken | AppError::AlreadyMember { .. } | AppError::TooManyReactions(_) => {
+                StatusCode::CONFLICT
+            }
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -12,7 +12,7 @@
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
-use crate::domain::{Chat, Member, Message, User};
+use crate::domain::{Chat, Member, Message, Timestamp, User};
 
 /// Where a send came from: the sending socket does not get its own message
 /// back (the sender's other devices do).
@@ -42,6 +42,24 @@ pub enum Event {
     /// which are then disconnected. (Every node hears of a revocation and
     /// publishes this for its own sockets.)
     SessionsRevoked { session_ids: Vec<i64> },
+    /// `message_updated` to the chat's room, the editing socket included.
+    MessageUpdated { message: Box<Message> },
+    /// `message_deleted` to the chat's room.
+    MessageDeleted {
+        chat_id: i64,
+        message_id: i64,
+        deleted_at: Timestamp,
+    },
+    /// `reaction_added` (or `reaction_removed`) to the chat's room, with
+    /// the emoji's count after the change.
+    Reaction {
+        chat_id: i64,
+        message_id: i64,
+        user_id: i64,
+        emoji: String,
+        count: i64,
+        added: bool,
+    },
     /// `read` to the chat's members: a read marker moved.
     Read {
         chat_id: i64,

@@ -16,7 +16,8 @@
 //! - `state`: what handlers share; `respond`: the REST door's way out.
 //! - `protection`, `telemetry`, `allocator`: headers, timeouts, caps and
 //!   the lingering close; request ids and metrics; memory given back.
-//! - `auth`, `users`, `chats`, `groups`, `uploads`: one module per domain,
+//! - `auth`, `users`, `chats`, `messages`, `search`, `groups`, `uploads`:
+//!   one module per domain,
 //!   each with its operations and its routes.
 //! - `realtime`: Socket.IO: connect middleware, event handlers, and the
 //!   relay of committed events.
@@ -41,12 +42,14 @@ pub mod error;
 pub mod events;
 pub mod groups;
 pub mod limits;
+pub mod messages;
 pub mod openapi;
 pub mod operator;
 pub mod presence;
 pub mod protection;
 pub mod realtime;
 pub mod respond;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -1,42 +1,41 @@
-// The open conversation: history with scroll-back, live messages merged in
-// id order, sending (text over the socket, files over POST /uploads),
-// typing, and read markers.
-import { api, newClientId } from './api.js';
+// The open conversation: its history, paged back while scrolling up and,
+// when it was opened at a message rather than at the end (a search result,
+// a quote whose original is far back), forward while scrolling down; live
+// messages merged in id order; jumping to a message and highlighting it;
+// read markers. Sending is composer.js's; changes to loaded messages are
+// message-updates.js's.
+import { api } from './api.js';
+import { emitAck } from './ack.js';
 import { $, show, toast } from './dom.js';
 import { state, isMe, noteSeen, upsertChat, directChatWith } from './state.js';
-import {
-  renderChatList, renderHeader, renderTyping, renderReadMarks, messageEl, pendingEl, markRuns,
-} from './render.js';
+import { renderChatList, renderHeader, renderTyping, renderReadMarks, markRuns } from './render.js';
+import { messageEl } from './message-el.js';
+import { stopTyping } from './typing.js';
+import { clearBar } from './composer-bar.js';
 
 const PAGE = 30;
-const ACK_TIMEOUT = 15_000;
-
-// Emits with an acknowledgement; a timeout becomes an ordinary error ack.
-export async function emitAck(event, payload) {
-  if (!state.socket) return { ok: false, error: { code: 'offline', message: 'not connected' } };
-  try {
-    return await state.socket.timeout(ACK_TIMEOUT).emitWithAck(event, payload);
-  } catch {
-    return { ok: false, error: { code: 'timeout', message: 'the server did not answer; try again' } };
-  }
-}
+const JUMP_PAGES = 5; // pages scrolled back to reach a message before opening the chat at it
+const HIGHLIGHT_MS = 3000;
 
 const box = () => $('messages');
-const nearBottom = () => {
+const nearBottom = (margin = 80) => {
   const b = box();
-  return b.scrollHeight - b.scrollTop - b.clientHeight < 80;
+  return b.scrollHeight - b.scrollTop - b.clientHeight < margin;
 };
 const scrollToBottom = () => {
   box().scrollTop = box().scrollHeight;
 };
 
 // A view is { chatId, to, messages (sorted by id), els: id → <li>,
-// hasMore, loading, markedRead, stick (follow new messages), pending }.
+// hasMore (older messages exist), hasNewer (newer ones exist: the view was
+// opened at a message and does not reach the end), loading, inflight (the
+// page request under way), markedRead, stick (follow new messages), pending }.
 function newView(fields) {
   stopTyping();
+  clearBar();
   const view = {
-    chatId: null, to: null, messages: [], els: new Map(), hasMore: false, loading: false,
-    markedRead: 0, stick: true, pending: new Map(), ...fields,
+    chatId: null, to: null, messages: [], els: new Map(), hasMore: false, hasNewer: false, loading: false,
+    inflight: null, markedRead: 0, stick: true, pending: new Map(), ...fields,
   };
   state.view = view;
   $('message-items').replaceChildren();
@@ -53,6 +52,7 @@ function newView(fields) {
 
 export function closeView() {
   stopTyping();
+  clearBar();
   state.view = null;
   for (const id of ['chat-head', 'messages', 'composer', 'send-error']) show($(id), false);
   show($('no-chat'), true);
@@ -87,7 +87,22 @@ export function openDirect(userId) {
   return undefined;
 }
 
-async function loadPage(view, path, mode) {
+// The open view, reaching the end of its chat: a view opened at an older
+// message is replaced by the chat's newest page (before sending into it).
+export async function atLatest(view) {
+  if (!view?.hasNewer || state.view !== view) return view;
+  await openChat(view.chatId);
+  return state.view;
+}
+
+function loadPage(view, path, mode) {
+  view.inflight = loadPageNow(view, path, mode).finally(() => {
+    view.inflight = null;
+  });
+  return view.inflight;
+}
+
+async function loadPageNow(view, path, mode) {
   view.loading = true;
   historyNote(view);
   try {
@@ -95,7 +110,8 @@ async function loadPage(view, path, mode) {
     if (state.view !== view) return;
     upsertChat(data.chat);
     if (mode === 'initial') renderHeader();
-    view.hasMore = data.has_more;
+    if (mode === 'newer') view.hasNewer = data.has_more;
+    else view.hasMore = data.has_more;
     merge(view, data.messages, mode);
   } catch (err) {
     if (state.view === view) historyNote(view, `Could not load messages: ${err.message}`);
@@ -105,30 +121,49 @@ async function loadPage(view, path, mode) {
   view.loading = false;
   historyNote(view);
   // Keep loading while the page does not fill the box (nothing to scroll yet).
-  if (view.hasMore && box().scrollHeight <= box().clientHeight + 20) loadOlder();
+  if (box().scrollHeight <= box().clientHeight + 20) {
+    if (view.hasMore) loadOlder();
+    else if (view.hasNewer) loadNewer();
+  }
   maybeMarkRead();
 }
 
 export function loadOlder() {
   const view = state.view;
-  if (!view?.chatId || view.loading || !view.hasMore || !view.messages.length) return;
-  loadPage(view, `/chats/${view.chatId}?limit=${PAGE}&before=${view.messages[0].id}`, 'older');
+  if (!view?.chatId || view.loading || !view.hasMore || !view.messages.length) return undefined;
+  return loadPage(view, `/chats/${view.chatId}?limit=${PAGE}&before=${view.messages[0].id}`, 'older');
+}
+
+function loadNewer() {
+  const view = state.view;
+  if (!view?.chatId || view.loading || !view.hasNewer || !view.messages.length) return undefined;
+  return loadPage(view, `/chats/${view.chatId}?limit=${PAGE}&after=${view.messages.at(-1).id}`, 'newer');
+}
+
+// Makes (or remakes) the element of a message of the view.
+export function drawMessage(view, msg, chat = state.chats.get(view.chatId)) {
+  const el = messageEl(msg, chat);
+  el.querySelector('img')?.addEventListener('load', () => imageLoaded(view, el));
+  view.els.set(msg.id, el);
+  return el;
 }
 
 // Puts messages of the open chat in place, in id order, without duplicates.
 // mode: 'initial' (scroll to the end), 'older' (keep the reader's place),
-// 'live' (follow if the reader was at the end or the message is mine).
+// 'newer' and 'around' (stay put), 'live' (follow if the reader was at the
+// end or the message is mine).
 function merge(view, messages, mode) {
   const chat = state.chats.get(view.chatId);
   let added = false;
   let mine = false;
   for (const msg of messages) {
     if (msg.chat_id !== view.chatId || view.els.has(msg.id)) continue;
-    // Older than the loaded page: it will come with scrolling back.
-    if (mode === 'live' && view.hasMore && view.messages.length && msg.id < view.messages[0].id) continue;
-    const el = messageEl(msg, chat);
-    el.querySelector('img')?.addEventListener('load', () => imageLoaded(view, el));
-    view.els.set(msg.id, el);
+    if (mode === 'live' && view.messages.length) {
+      // Outside the loaded stretch: it will come with scrolling there.
+      if (view.hasMore && msg.id < view.messages[0].id) continue;
+      if (view.hasNewer && msg.id > view.messages.at(-1).id) continue;
+    }
+    drawMessage(view, msg, chat);
     view.messages.push(msg);
     added = true;
     mine ||= isMe(msg.sender_id);
@@ -149,7 +184,12 @@ function merge(view, messages, mode) {
   if (!view.loading) historyNote(view);
   if (follow) scrollToBottom();
   else if (mode === 'older') b.scrollTop = b.scrollHeight - fromBottom;
-  view.stick = nearBottom();
+  view.stick = nearBottom() && !view.hasNewer;
+}
+
+// Back to the end after something grew, if the reader was there.
+export function keepAtEnd(view) {
+  if (state.view === view && view.stick) scrollToBottom();
 }
 
 // An image changes the height when it arrives: stay at the end, or stay put.
@@ -164,8 +204,9 @@ function imageLoaded(view, el) {
 export function onScroll() {
   const view = state.view;
   if (!view) return;
-  view.stick = nearBottom();
+  view.stick = nearBottom() && !view.hasNewer;
   if (box().scrollTop < 150) loadOlder();
+  if (view.hasNewer && nearBottom(300)) loadNewer();
   if (view.stick) maybeMarkRead();
 }
 
@@ -185,14 +226,15 @@ export function received(msg, { live = true } = {}) {
   const view = state.view;
   const open = view?.chatId === msg.chat_id;
   if (open) merge(view, [msg], 'live');
-  if (newest && live && !isMe(msg.sender_id) && (!open || document.hidden)) chat.unread_count += 1;
+  // Unread unless it shows: a view opened at an older message does not show it yet.
+  if (newest && live && !isMe(msg.sender_id) && (!open || view.hasNewer || document.hidden)) chat.unread_count += 1;
   renderChatList();
   if (open) maybeMarkRead();
   return Boolean(chat);
 }
 
 // My own message came back (ack or upload answer): a draft becomes its chat.
-async function sent(view, msg) {
+export async function sent(view, msg) {
   if (state.view === view && !view.chatId) {
     view.chatId = msg.chat_id;
     view.to = null;
@@ -212,86 +254,75 @@ async function sent(view, msg) {
   received(msg);
 }
 
-function addPending(view, label, clientId) {
-  const el = pendingEl(label);
-  view.pending.set(clientId, el);
-  $('pending-items').append(el);
-  scrollToBottom();
-  return el;
+// Scrolls a loaded message into the middle of the box and lights it up a moment.
+function highlight(view, messageId) {
+  const el = view.els.get(messageId);
+  if (!el) return false;
+  for (const other of $('message-items').querySelectorAll('.highlight')) other.classList.remove('highlight');
+  el.scrollIntoView({ block: 'center' });
+  el.classList.add('highlight');
+  setTimeout(() => el.classList.remove('highlight'), HIGHLIGHT_MS);
+  view.stick = nearBottom() && !view.hasNewer;
+  return true;
 }
 
-function failed(view, el, error, retry) {
-  const text = `Not sent: ${error.message}`;
-  if (state.view !== view) {
-    toast(text, 'error');
-    return;
+// A fresh view of a chat around one message: the page up to it and the page after.
+async function openAround(chatId, messageId) {
+  const view = newView({ chatId, loading: true });
+  historyNote(view);
+  let older;
+  let newer;
+  try {
+    [older, newer] = await Promise.all([
+      api('GET', `/chats/${chatId}?limit=${PAGE}&before=${messageId + 1}`),
+      api('GET', `/chats/${chatId}?limit=${PAGE}&after=${messageId}`),
+    ]);
+  } catch (err) {
+    if (state.view === view) historyNote(view, `Could not load messages: ${err.message}`);
+    view.loading = false;
+    return null;
   }
-  const errorBox = $('send-error');
-  errorBox.textContent = text;
-  errorBox.hidden = false;
-  el.classList.add('failed');
-  const status = el.querySelector('.status');
-  status.textContent = 'not sent · ';
-  const again = document.createElement('button');
-  again.type = 'button';
-  again.className = 'link';
-  again.textContent = 'retry';
-  again.addEventListener('click', () => {
-    el.classList.remove('failed');
-    status.textContent = 'sending…';
-    errorBox.hidden = true;
-    retry();
-  });
-  status.append(again);
+  if (state.view !== view) return null;
+  upsertChat(older.chat);
+  renderHeader();
+  view.hasMore = older.has_more;
+  view.hasNewer = newer.has_more;
+  merge(view, [...older.messages, ...newer.messages], 'around');
+  view.loading = false;
+  historyNote(view);
+  return view;
 }
 
-const targetOf = (view) => (view.chatId ? { chat_id: view.chatId } : { to: view.to });
-
-export async function sendText(text) {
-  const view = state.view;
-  if (!view) return;
-  stopTyping();
-  $('send-error').hidden = true;
-  const clientId = newClientId();
-  const el = addPending(view, text, clientId);
-  const attempt = async () => {
-    // The same client_id on a retry: the server stores the message once.
-    const ack = await emitAck('send_message', { ...targetOf(view), text, client_id: clientId });
-    if (!ack.ok) return failed(view, el, ack.error, attempt);
-    el.remove();
-    view.pending.delete(clientId);
-    return sent(view, ack.message);
-  };
-  await attempt();
-}
-
-export async function sendFile(file) {
-  const view = state.view;
-  if (!view || !file) return;
-  $('send-error').hidden = true;
-  const clientId = newClientId();
-  const el = addPending(view, `Uploading ${file.name}…`, clientId);
-  const attempt = async () => {
-    const form = new FormData();
-    for (const [key, value] of Object.entries(targetOf(view))) form.append(key, String(value));
-    form.append('client_id', clientId);
-    form.append('file', file, file.name); // last: the server checks the fields first
-    try {
-      const { message } = await api('POST', '/uploads', form);
-      el.remove();
-      view.pending.delete(clientId);
-      await sent(view, message);
-    } catch (err) {
-      failed(view, el, err, attempt);
+// Shows a message of a chat: opens the chat if it is not open, finds the
+// message in what is loaded (scrolling back a few pages for it), or else
+// opens the chat at it; then scrolls to it and highlights it.
+export async function showMessage(chatId, messageId) {
+  if (!state.chats.has(chatId)) {
+    toast('That chat is not in your list.', 'error');
+    return false;
+  }
+  let view = state.view;
+  if (view?.chatId === chatId) {
+    if (view.inflight) await view.inflight;
+    for (let page = 0; page < JUMP_PAGES && state.view === view && !view.els.has(messageId)
+      && view.hasMore && view.messages.length && messageId < view.messages[0].id; page++) {
+      await (view.inflight ?? loadOlder());
     }
-  };
-  await attempt();
+    if (state.view !== view) return false;
+  }
+  if (view?.chatId !== chatId || !view.els.has(messageId)) {
+    view = await openAround(chatId, messageId);
+    if (!view) return false;
+  }
+  if (highlight(view, messageId)) return true;
+  toast('That message is not there any more.', 'error');
+  return false;
 }
 
 // Moves my read marker to the newest message, when the chat is on screen.
 export function maybeMarkRead() {
   const view = state.view;
-  if (!view?.chatId || document.visibilityState !== 'visible' || !nearBottom()) return;
+  if (!view?.chatId || view.hasNewer || document.visibilityState !== 'visible' || !nearBottom()) return;
   const newest = view.messages.at(-1);
   if (!newest || newest.id <= view.markedRead) return;
   view.markedRead = newest.id;
@@ -307,53 +338,6 @@ export function maybeMarkRead() {
       renderChatList();
     }
   });
-}
-
-// Typing: "true" when typing starts (again every few seconds while it
-// goes on, since others expire it), "false" after a pause or on send.
-let typingChat = null;
-let typingSentAt = 0;
-let typingTimer;
-
-export function composerInput() {
-  const view = state.view;
-  const text = $('text').value;
-  if (!view?.chatId || !text.trim()) return stopTyping();
-  if (typingChat !== view.chatId) stopTyping();
-  if (!typingChat || Date.now() - typingSentAt > 4000) {
-    typingChat = view.chatId;
-    typingSentAt = Date.now();
-    emitAck('typing', { chat_id: typingChat, typing: true });
-  }
-  clearTimeout(typingTimer);
-  typingTimer = setTimeout(stopTyping, 3000);
-  return undefined;
-}
-
-export function stopTyping() {
-  clearTimeout(typingTimer);
-  if (!typingChat) return;
-  emitAck('typing', { chat_id: typingChat, typing: false });
-  typingChat = null;
-  typingSentAt = 0;
-}
-
-export function typingEvent({ chat_id: chatId, user_id: userId, typing }) {
-  if (isMe(userId)) return;
-  let who = state.typing.get(chatId);
-  if (!who) state.typing.set(chatId, (who = new Map()));
-  clearTimeout(who.get(userId));
-  if (typing) {
-    who.set(userId, setTimeout(() => {
-      who.delete(userId);
-      renderTyping();
-      renderChatList();
-    }, 6000));
-  } else {
-    who.delete(userId);
-  }
-  renderTyping();
-  renderChatList();
 }
 
 export function readEvent({ chat_id: chatId, user_id: userId, message_id: messageId }) {

@@ -1,5 +1,6 @@
 // Small DOM helpers. User text only ever goes in through textContent or
-// attributes set with setAttribute: never through innerHTML.
+// attributes set with setAttribute: never through innerHTML (the one
+// exception, a search snippet, is checked first: see search.js).
 
 export const $ = (id) => document.getElementById(id);
 
@@ -18,6 +19,25 @@ export function h(tag, props = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+// An inline icon: one SVG path, drawn in the current colour.
+export function icon(path) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  const p = document.createElementNS(SVG, 'path');
+  p.setAttribute('d', path);
+  svg.append(p);
+  return svg;
+}
+
+// A text box as tall as its text, up to `max` pixels.
+export function fitHeight(el, max = 160) {
+  el.style.height = 'auto';
+  el.style.height = `${Math.min(el.scrollHeight, max)}px`;
 }
 
 export function show(el, visible) {

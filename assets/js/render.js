@@ -1,29 +1,15 @@
-// Drawing the lists, the chat header and single messages from the state.
-import { fileObjectUrl } from './api.js';
-import { $, h, avatar, fillAvatar, shortTime, fullTime, lastSeen, humanSize } from './dom.js';
+// Drawing the lists, the chat header, and the open chat's read marks and
+// sender runs from the state (one message's element: message-el.js).
+import { $, h, avatar, fillAvatar, shortTime, lastSeen } from './dom.js';
 import { state, isMe, otherMember, chatTitle, nameOf, myRole, sortedChats, typingNames } from './state.js';
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function icon(path) {
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('aria-hidden', 'true');
-  const p = document.createElementNS(SVG, 'path');
-  p.setAttribute('d', path);
-  svg.append(p);
-  return svg;
-}
-
-const DOCUMENT_ICON = 'M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5M9 13h6M9 17h4';
 
 function preview(chat) {
   const typing = typingNames(chat.id);
   if (typing) return { text: typing, typing: true };
   const m = chat.last_message;
   if (!m) return { text: chat.kind === 'group' ? 'Group created' : 'No messages yet' };
-  let text = m.text ?? '';
-  if (m.attachment) {
+  let text = m.deleted_at ? 'message deleted' : m.text ?? '';
+  if (m.attachment && !m.deleted_at) {
     const label = m.attachment.content_type.startsWith('image/') ? 'Photo' : m.attachment.filename;
     text = text ? `${label}: ${text}` : label;
   }
@@ -127,60 +113,6 @@ export function renderHeader() {
 export function renderTyping() {
   const chatId = state.view?.chatId;
   $('typing').textContent = chatId ? typingNames(chatId) : '';
-}
-
-function attachmentEl(att) {
-  if (att.content_type.startsWith('image/')) {
-    const img = h('img', { src: att.url, alt: att.filename, 'data-testid': 'message-image' });
-    const link = h('a', { class: 'image', href: att.url, target: '_blank', rel: 'noopener' }, img);
-    // A signed URL lasts a day: a page open longer asks again with its token.
-    img.addEventListener('error', () => {
-      img.dataset.fallback = 'token';
-      fileObjectUrl(att).then((url) => {
-        img.src = url;
-        link.href = url;
-      }, () => {});
-    }, { once: true });
-    return link;
-  }
-  const link = h('a', { class: 'file', href: att.url, target: '_blank', rel: 'noopener', 'data-testid': 'message-file' },
-    icon(DOCUMENT_ICON),
-    h('span', { class: 'file-name' }, att.filename),
-    h('small', {}, humanSize(att.size)));
-  if (!att.url) {
-    // No signed URL: download it with the token instead.
-    link.addEventListener('click', (event) => {
-      event.preventDefault();
-      fileObjectUrl(att).then((url) => h('a', { href: url, download: att.filename }).click(), () => {});
-    });
-  }
-  return link;
-}
-
-export function messageEl(msg, chat) {
-  const mine = isMe(msg.sender_id);
-  return h('li', {
-    class: `msg ${mine ? 'mine' : 'theirs'}`,
-    'data-testid': 'message',
-    'data-message-id': msg.id,
-    'data-sender-id': msg.sender_id,
-    'data-kind': msg.kind,
-  },
-  h('div', { class: 'sender', 'data-testid': 'message-sender' }, nameOf(msg.sender_id, chat)),
-  h('div', { class: 'bubble' },
-    msg.attachment ? attachmentEl(msg.attachment) : null,
-    msg.text ? h('div', { class: 'text', 'data-testid': 'message-text' }, msg.text) : null,
-    h('div', { class: 'meta' },
-      h('time', { datetime: msg.created_at, title: fullTime(msg.created_at) }, shortTime(msg.created_at)),
-      mine ? h('span', { class: 'status', 'data-testid': 'read-status' }, 'sent') : null)));
-}
-
-// A message of mine on its way: "sending…", or why it failed and a retry.
-export function pendingEl(label) {
-  return h('li', { class: 'msg mine pending', 'data-testid': 'pending-message' },
-    h('div', { class: 'bubble' },
-      h('div', { class: 'text' }, label),
-      h('div', { class: 'meta' }, h('span', { class: 'status' }, 'sending…'))));
 }
 
 // "read" on my messages that another member's marker has passed.

@@ -123,6 +123,17 @@ impl BlobStore for LocalDisk {
         })
     }
 
+    fn remove(&self, key: &str) -> BoxFuture<'_, io::Result<()>> {
+        let path = self.path_of(key);
+        Box::pin(async move {
+            let path = path.ok_or_else(|| io::Error::other("bad blob key"))?;
+            match tokio::fs::remove_file(&path).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+
     fn sweep(&self, referenced: HashSet<String>) -> BoxFuture<'_, io::Result<usize>> {
         let disk = LocalDisk {
             root: self.root.clone(),

@@ -194,6 +194,9 @@ pub trait BlobStore: Send + Sync {
     /// another node's upload whose row is about to commit. Runs once,
     /// before the server accepts requests; answers how many it removed.
     fn sweep(&self, referenced: HashSet<String>) -> BoxFuture<'_, io::Result<usize>>;
+    /// Removes one blob (gone already is fine). The caller holds the key's
+    /// lock and has made sure no attachment refers to it.
+    fn remove(&self, key: &str) -> BoxFuture<'_, io::Result<()>>;
 }
 
 /// Whether `key` is a hex SHA-256, the only keys a store accepts, so no key

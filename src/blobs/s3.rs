@@ -209,6 +209,17 @@ impl BlobStore for S3 {
         })
     }
 
+    fn remove(&self, key: &str) -> BoxFuture<'_, io::Result<()>> {
+        let key = self.key(key);
+        Box::pin(async move {
+            let key = key.ok_or_else(|| io::Error::other("bad blob key"))?;
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(io_error(e)),
+            }
+        })
+    }
+
     fn sweep(&self, referenced: HashSet<String>) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(async move {
             let now = SystemTime::now();

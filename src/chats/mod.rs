@@ -55,6 +55,9 @@ struct SendMessageRequest {
     /// 1–64 characters; a repeat returns the first message (200).
     #[schema(min_length = 1, max_length = 64)]
     client_id: Option<String>,
+    /// v2: a message of the same chat this one answers.
+    #[schema(minimum = 1)]
+    reply_to: Option<i64>,
 }
 
 /// Send a text message to exactly one of `to`, `chat_id` or `group_id`.
@@ -66,7 +69,7 @@ struct SendMessageRequest {
         (status = 400, description = "`validation_failed`, `message_empty`, `message_too_long`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 403, description = "`not_a_member`", body = ErrorResponse),
-        (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`", body = ErrorResponse),
+        (status = 404, description = "`user_not_found`, `chat_not_found`, `group_not_found`, `not_found` (reply_to)", body = ErrorResponse),
         (status = 429, description = "`rate_limited`", body = ErrorResponse),
     ))]
 async fn send_message(

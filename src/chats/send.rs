@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::{ChatTarget, ClientId, MessageText, TargetFields};
+use crate::domain::{ChatTarget, ClientId, MessageText, TargetFields, parse_id};
 use crate::error::Result;
 use crate::events::{Event, Origin, Outbox};
 use crate::limits::Limit;
@@ -20,6 +20,8 @@ pub struct SendMessageBody {
     pub group_id: Option<i64>,
     pub text: Option<String>,
     pub client_id: Option<String>,
+    /// v2: the message of the same chat this one answers.
+    pub reply_to: Option<i64>,
 }
 
 /// A text message, parsed.
@@ -28,6 +30,7 @@ pub struct SendText {
     pub target: ChatTarget,
     pub text: MessageText,
     pub client_id: Option<ClientId>,
+    pub reply_to: Option<i64>,
 }
 
 impl SendText {
@@ -41,6 +44,7 @@ impl SendText {
             target,
             text: MessageText::parse(body.text)?,
             client_id: ClientId::parse(body.client_id)?,
+            reply_to: body.reply_to.map(|id| parse_id(id, "reply_to")).transpose()?,
         })
     }
 }
@@ -84,6 +88,7 @@ pub async fn send_text(state: &AppState, sender: i64, request: SendText, origin:
         client_id: request.client_id,
         text: Some(request.text),
         file: None,
+        reply_to: request.reply_to,
     };
     store_and_publish(state, send, origin).await
 }

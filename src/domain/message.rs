@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{char_len, parse_id};
+use super::{MessageKind, char_len, parse_id};
 use crate::error::{AppError, Result};
 
 pub const MAX_TEXT_CHARS: usize = 4000;
@@ -30,6 +30,46 @@ impl MessageText {
             Some(text) if !text.trim().is_empty() => Self::parse(Some(text)).map(Some),
             _ => Ok(None),
         }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text an edit gives a message of `kind`: a text message's follows
+/// the rules of a send; a file's caption may be blank, which removes it
+/// (`None`).
+pub fn edited_text(kind: MessageKind, raw: Option<String>) -> Result<Option<MessageText>> {
+    match kind {
+        MessageKind::Text => MessageText::parse(raw).map(Some),
+        MessageKind::File => {
+            let raw = raw.ok_or_else(|| AppError::validation("text is required (\"\" removes a caption)"))?;
+            MessageText::parse_caption(Some(raw))
+        }
+    }
+}
+
+/// The most distinct emoji one message carries.
+pub const MAX_REACTIONS: usize = 20;
+
+/// A reaction as sent: 1–32 characters with no white space or control
+/// characters, kept exactly (no short code is turned into an emoji).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let len = char_len(raw);
+        if !(1..=32).contains(&len) {
+            return Err(AppError::validation("emoji must be 1-32 characters"));
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AppError::validation(
+                "emoji must not contain white space or control characters",
+            ));
+        }
+        Ok(Emoji(raw.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -199,6 +239,23 @@ mod tests {
         assert_eq!(clean(&long).chars().count(), 255);
         assert!(clean(&long).ends_with(".png"));
         assert_eq!(clean("résumé 2026.pdf"), "résumé 2026.pdf");
+    }
+
+    #[test]
+    fn emoji_rules() {
+        for ok in ["👍", ":thumbsup:", "👨‍👩‍👧", &"x".repeat(32)] {
+            assert!(Emoji::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "\u{7}", "\t", &"x".repeat(33), "\u{a0}"] {
+            assert!(Emoji::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn captions_can_be_removed_by_an_edit() {
+        assert_eq!(edited_text(MessageKind::File, Some(String::new())).unwrap(), None);
+        assert!(edited_text(MessageKind::Text, Some(String::new())).is_err());
+        assert!(edited_text(MessageKind::File, None).is_err());
     }
 
     #[test]

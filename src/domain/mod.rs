@@ -8,13 +8,19 @@ mod message;
 mod paging;
 mod session;
 mod views;
+pub mod words;
 
 pub use account::{DisplayName, Password, Username};
-pub use message::{ChatTarget, ClientId, FileName, GroupName, MAX_TEXT_CHARS, MessageText, TargetFields};
+pub use message::{
+    ChatTarget, ClientId, Emoji, FileName, GroupName, MAX_REACTIONS, MAX_TEXT_CHARS, MessageText,
+    TargetFields, edited_text,
+};
+pub(crate) use paging::parse_cursor;
 pub use paging::{HistoryPage, Limit, PageQuery, SyncQuery, UserListQuery};
 pub use session::{DeviceName, MAX_USER_AGENT_CHARS, Session, user_agent};
 pub use views::{
-    Attachment, Chat, ChatKind, Member, Message, MessageKind, ReadMarker, Role, Timestamp, User,
+    Attachment, Chat, ChatKind, Member, Message, MessageKind, Reaction, ReadMarker, ReplyTo, Role, Timestamp,
+    User,
 };
 
 use axum::extract::FromRequestParts;

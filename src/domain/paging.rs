@@ -34,7 +34,7 @@ impl Limit {
 
 /// Parses a cursor (an id) from a query string. `allow_zero` is for cursors
 /// where 0 naturally means "from the start" (`/sync`, `/users`).
-fn parse_cursor(raw: Option<&str>, field: &str, allow_zero: bool) -> Result<Option<i64>> {
+pub(crate) fn parse_cursor(raw: Option<&str>, field: &str, allow_zero: bool) -> Result<Option<i64>> {
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };

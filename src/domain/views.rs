@@ -213,6 +213,60 @@ pub struct Message {
     pub attachment: Option<Attachment>,
     pub client_id: Option<String>,
     pub created_at: Timestamp,
+    /// The message this one answers, as it is now (null after a deletion).
+    pub reply_to: Option<ReplyTo>,
+    pub edited_at: Option<Timestamp>,
+    /// Set on a tombstone, which has no text, attachment, reply or
+    /// reactions.
+    pub deleted_at: Option<Timestamp>,
+    /// By first use.
+    pub reactions: Vec<Reaction>,
+    /// How many reaction rows the store holds for it: none, no need to
+    /// read them.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub reaction_rows: i64,
+}
+
+impl Message {
+    /// Removes what a tombstone does not show.
+    pub fn into_tombstone(mut self) -> Self {
+        self.text = None;
+        self.attachment = None;
+        self.reply_to = None;
+        self.reactions = Vec::new();
+        self.reaction_rows = 0;
+        self
+    }
+
+    /// The reactions as events show them: without the viewer's `me`.
+    pub fn without_me(mut self) -> Self {
+        for r in &mut self.reactions {
+            r.me = None;
+        }
+        self
+    }
+}
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct ReplyTo {
+    pub id: i64,
+    pub sender_id: i64,
+    pub kind: MessageKind,
+    /// The first 200 characters of its text; null once it is deleted.
+    pub text: Option<String>,
+    pub deleted: bool,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the caller reacted so: in REST answers and acks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub me: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]

@@ -13,9 +13,12 @@ use crate::auth::AuthUser;
 use crate::blobs::Staging;
 use crate::chats::{self, SendMessageBody, SendText};
 use crate::credentials::Signable;
-use crate::domain::{Chat, ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, required_id};
+use crate::domain::{
+    Chat, ChatTarget, ClientId, FileName, Message, MessageText, TargetFields, parse_id, required_id,
+};
 use crate::error::AppError;
 use crate::groups::{self, CreateGroupBody};
+use crate::messages;
 use crate::signable_fields;
 use crate::state::AppState;
 use crate::store::{Expect, Precheck};
@@ -53,6 +56,10 @@ pub fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on("send_file", send_file::<A>);
     socket.on("typing", typing::<A>);
     socket.on("mark_read", mark_read::<A>);
+    socket.on("edit_message", edit_message::<A>);
+    socket.on("delete_message", delete_message::<A>);
+    socket.on("add_reaction", add_reaction::<A>);
+    socket.on("remove_reaction", remove_reaction::<A>);
     socket.on_fallback(unknown_event::<A>);
 }
 
@@ -90,6 +97,7 @@ struct GroupMessageBody {
     group_id: Option<i64>,
     text: Option<String>,
     client_id: Option<String>,
+    reply_to: Option<i64>,
 }
 
 async fn group_message<A: Adapter>(
@@ -108,6 +116,7 @@ async fn group_message<A: Adapter>(
             group_id: Some(group_id),
             text: body.text,
             client_id: body.client_id,
+            reply_to: body.reply_to,
             ..SendMessageBody::default()
         })?;
         let sent = chats::send_text(&state, user.id, request, Some(socket.id)).await?;
@@ -143,6 +152,7 @@ struct SendFileBody {
     data: bytes::Bytes,
     text: Option<String>,
     client_id: Option<String>,
+    reply_to: Option<i64>,
 }
 
 async fn send_file<A: Adapter>(
@@ -162,6 +172,7 @@ async fn send_file<A: Adapter>(
         let filename = FileName::parse(body.filename.as_deref())?;
         let client_id = ClientId::parse(body.client_id)?;
         let caption = MessageText::parse_caption(body.text)?;
+        let reply_to = body.reply_to.map(|id| parse_id(id, "reply_to")).transpose()?;
         if let Precheck::Earlier(earlier) =
             uploads::precheck(&state, user.id, target, client_id.as_ref()).await?
         {
@@ -176,6 +187,7 @@ async fn send_file<A: Adapter>(
             filename,
             caption,
             client_id,
+            reply_to,
             staged,
         };
         let sent = uploads::send_file(&state, user.id, upload, Some(socket.id)).await?;
@@ -277,6 +289,94 @@ async fn mark_read<A: Adapter>(
         chats::mark_read(&state, user.id, chat_id, message_id).await
     };
     reply(ack, "mark_read", &socket, &state, user.id, outcome).await;
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    message_id: Option<i64>,
+    text: Option<String>,
+}
+
+async fn edit_message<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<EditBody>,
+    ack: AckSender<A>,
+) {
+    let outcome = async {
+        let body = body?;
+        let message_id = required_id(body.message_id, "message_id")?;
+        let message = messages::edit(&state, user.id, message_id, Ok(body.text)).await?;
+        Ok(MessageAck { message })
+    };
+    reply(ack, "edit_message", &socket, &state, user.id, outcome).await;
+}
+
+#[derive(Deserialize)]
+struct MessageRef {
+    message_id: Option<i64>,
+}
+
+async fn delete_message<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<MessageRef>,
+    ack: AckSender<A>,
+) {
+    let outcome = async {
+        let message_id = required_id(body?.message_id, "message_id")?;
+        let message = messages::delete(&state, user.id, message_id).await?;
+        Ok(MessageAck { message })
+    };
+    reply(ack, "delete_message", &socket, &state, user.id, outcome).await;
+}
+
+#[derive(Deserialize)]
+struct ReactionBody {
+    message_id: Option<i64>,
+    emoji: Option<String>,
+}
+
+async fn react<A: Adapter>(
+    socket: SocketRef<A>,
+    state: AppState,
+    user: AuthUser,
+    body: Result<ReactionBody, AppError>,
+    ack: AckSender<A>,
+    add: bool,
+) {
+    let outcome = async {
+        let body = body?;
+        let message_id = required_id(body.message_id, "message_id")?;
+        // A missing emoji is refused after membership, like a bad one.
+        let emoji = body.emoji.unwrap_or_default();
+        let message = messages::react(&state, user.id, message_id, emoji, add).await?;
+        Ok(MessageAck { message })
+    };
+    let event = if add { "add_reaction" } else { "remove_reaction" };
+    reply(ack, event, &socket, &state, user.id, outcome).await;
+}
+
+async fn add_reaction<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<ReactionBody>,
+    ack: AckSender<A>,
+) {
+    react(socket, state, user, body, ack, true).await;
+}
+
+async fn remove_reaction<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<ReactionBody>,
+    ack: AckSender<A>,
+) {
+    react(socket, state, user, body, ack, false).await;
 }
 
 /// An event this server does not know: `not_found`, if the client waits.

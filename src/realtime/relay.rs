@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::connect::{chat_room, session_room, user_room};
 use super::deliveries::DeliveryNotes;
 use crate::credentials::FileSigner;
-use crate::domain::{Chat, Member, MessageKind, User};
+use crate::domain::{Chat, Member, Message, MessageKind, Timestamp, User};
 use crate::events::Event;
 
 #[derive(Serialize)]
@@ -40,6 +40,27 @@ struct UserPayload<'a> {
 #[derive(Serialize)]
 struct SessionPayload {
     session_id: i64,
+}
+
+#[derive(Serialize)]
+struct MessagePayload<'a> {
+    message: &'a Message,
+}
+
+#[derive(Serialize)]
+struct DeletedPayload {
+    chat_id: i64,
+    message_id: i64,
+    deleted_at: Timestamp,
+}
+
+#[derive(Serialize)]
+struct ReactionPayload<'a> {
+    chat_id: i64,
+    message_id: i64,
+    user_id: i64,
+    emoji: &'a str,
+    count: i64,
 }
 
 #[derive(Serialize)]
@@ -171,6 +192,45 @@ async fn deliver<A: Adapter>(
                 }
             }
             outcome
+        }
+        Event::MessageUpdated { message } => {
+            let message = files.signed(message);
+            let payload = MessagePayload { message: &message };
+            emit(ns.to(chat_room(message.chat_id)), "message_updated", &payload).await
+        }
+        Event::MessageDeleted {
+            chat_id,
+            message_id,
+            deleted_at,
+        } => {
+            let payload = DeletedPayload {
+                chat_id,
+                message_id,
+                deleted_at,
+            };
+            emit(ns.to(chat_room(chat_id)), "message_deleted", &payload).await
+        }
+        Event::Reaction {
+            chat_id,
+            message_id,
+            user_id,
+            emoji,
+            count,
+            added,
+        } => {
+            let payload = ReactionPayload {
+                chat_id,
+                message_id,
+                user_id,
+                emoji: &emoji,
+                count,
+            };
+            let name = if added {
+                "reaction_added"
+            } else {
+                "reaction_removed"
+            };
+            emit(ns.to(chat_room(chat_id)), name, &payload).await
         }
         Event::Read {
             chat_id,

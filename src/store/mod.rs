@@ -25,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::{Config, Database};
+use crate::domain::words::SearchQuery;
 use crate::domain::{
     Attachment, Chat, ChatTarget, ClientId, DisplayName, FileName, GroupName, HistoryPage, Member, Message,
     MessageText, ReadMarker, Session, Timestamp, User, Username,
@@ -170,6 +171,73 @@ pub struct NewSend {
     pub client_id: Option<ClientId>,
     pub text: Option<MessageText>,
     pub file: Option<StoredFile>,
+    /// A message of the same chat this one answers.
+    pub reply_to: Option<i64>,
+}
+
+/// A change to a stored message (v2), by `user_id`.
+pub struct MessageChange {
+    pub user_id: i64,
+    pub message_id: i64,
+    pub change: Change,
+}
+
+pub enum Change {
+    /// The new text as sent; checked (`edited_text`) once the access
+    /// checks have passed, so a non-member hears `not_a_member` first.
+    /// ([`crate::domain::Emoji`] likewise for reactions.)
+    Edit(Result<Option<String>>),
+    Delete,
+    /// The emoji as sent.
+    React {
+        emoji: String,
+        add: bool,
+    },
+}
+
+/// What a change did.
+#[derive(Debug)]
+pub struct Changed {
+    /// The message afterwards, as the actor sees it (`me` filled in).
+    pub message: Message,
+    /// What to tell the chat; `None` when nothing changed (a repeat).
+    pub effect: Option<Effect>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// `message_updated` with the message.
+    Edited,
+    /// `message_deleted`; `orphaned_blob` names the file's bytes when no
+    /// attachment refers to them any more.
+    Deleted { orphaned_blob: Option<String> },
+    /// `reaction_added` / `reaction_removed`, with the emoji's count after.
+    Reacted {
+        user_id: i64,
+        emoji: String,
+        count: i64,
+        added: bool,
+    },
+}
+
+/// A search over the caller's chats (optionally one), newest first, ids
+/// below `before`.
+pub struct SearchRequest {
+    pub user_id: i64,
+    pub query: SearchQuery,
+    pub chat_id: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// Held while a blob is stored and its row committed, or while an
+/// unreferenced blob is removed: the two never interleave, on any node.
+pub struct BlobLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl BlobLock {
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        BlobLock(Box::new(guard))
+    }
 }
 
 /// What a send did.
@@ -321,6 +389,22 @@ pub trait Messages: Send + Sync {
     async fn messages_since(&self, user_id: i64, after: i64, limit: u32) -> Result<(Vec<Message>, bool)>;
 }
 
+/// Edits, deletions and reactions (v2). Membership is checked first (403
+/// `not_a_member` whatever else is wrong), then who may act, then the
+/// message's state, then the input.
+#[async_trait]
+pub trait Changes: Send + Sync {
+    async fn change_message(&self, change: MessageChange, then: Then<Changed>) -> Result<Changed>;
+}
+
+#[async_trait]
+pub trait Search: Send + Sync {
+    /// Live messages of the caller's chats matching every term, newest
+    /// first, and whether more exist (`chat_id` must be the caller's: 404
+    /// `chat_not_found`, 403 `not_a_member`).
+    async fn search(&self, request: SearchRequest) -> Result<(Vec<Message>, bool)>;
+}
+
 #[async_trait]
 pub trait Groups: Send + Sync {
     /// Creates the group with its owner and members (each must exist: 404
@@ -336,11 +420,15 @@ pub trait Files: Send + Sync {
     async fn attachment(&self, id: i64, viewer: Option<i64>) -> Result<Attachment>;
     /// Every blob key some attachment refers to.
     async fn referenced_blobs(&self) -> Result<HashSet<String>>;
+    /// Whether some attachment refers to the blob `key`.
+    async fn blob_referenced(&self, key: &str) -> Result<bool>;
+    /// Waits for the lock of blob `key` (see [`BlobLock`]).
+    async fn lock_blob(&self, key: &str) -> Result<BlobLock>;
 }
 
 /// Everything the server keeps in its database.
 #[async_trait]
-pub trait Store: Users + Sessions + Chats + Messages + Groups + Files {
+pub trait Store: Users + Sessions + Chats + Messages + Changes + Search + Groups + Files {
     /// Ready to serve? (`/healthz`)
     async fn health(&self) -> Result<()>;
     /// The token secret every node shares, kept in the database:

@@ -2,7 +2,7 @@
 //! chat, one member's standing in it, the unread count that follows), and
 //! the rules they apply to what a transaction found.
 
-use crate::domain::{ChatKind, Role, Timestamp};
+use crate::domain::{ChatKind, Message, Role, Timestamp};
 use crate::error::{AppError, Result};
 
 /// A `chats` row.
@@ -85,4 +85,59 @@ pub fn check_add_member(
         )));
     }
     Ok(())
+}
+
+/// May `user_id` edit `message`? Only its sender, and not a tombstone.
+pub fn check_edit(message: &Message, user_id: i64) -> Result<()> {
+    if message.deleted_at.is_some() {
+        return Err(AppError::NotFound(format!("message {} was deleted", message.id)));
+    }
+    if message.sender_id != user_id {
+        return Err(AppError::Forbidden("only the sender can edit a message".into()));
+    }
+    Ok(())
+}
+
+/// May a member with `role` delete `message`? Its sender, or in a group its
+/// owner and admins. `Ok(true)`: it is a tombstone already.
+pub fn check_delete(message: &Message, user_id: i64, role: Role) -> Result<bool> {
+    let moderator = message.chat_kind == ChatKind::Group && role.can_manage_members();
+    if message.sender_id != user_id && !moderator {
+        return Err(AppError::Forbidden(
+            "only the sender, or in a group its owner and admins, can delete a message".into(),
+        ));
+    }
+    Ok(message.deleted_at.is_some())
+}
+
+/// Reactions need a live message.
+pub fn check_react(message: &Message) -> Result<()> {
+    if message.deleted_at.is_some() {
+        return Err(AppError::NotFound(format!("message {} was deleted", message.id)));
+    }
+    Ok(())
+}
+
+/// Locks of blob keys within one process, striped: two keys may share a
+/// stripe, which only makes one wait for the other briefly.
+pub struct BlobLocks {
+    stripes: Vec<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Default for BlobLocks {
+    fn default() -> Self {
+        BlobLocks {
+            stripes: (0..64).map(|_| std::sync::Arc::default()).collect(),
+        }
+    }
+}
+
+impl BlobLocks {
+    pub async fn lock(&self, key: &str) -> crate::store::BlobLock {
+        let stripe = key
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        let mutex = std::sync::Arc::clone(&self.stripes[stripe % self.stripes.len()]);
+        crate::store::BlobLock::new(mutex.lock_owned().await)
+    }
 }

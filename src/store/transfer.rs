@@ -2,7 +2,8 @@
 //! (disabled ones stay disabled), their sessions (so that tokens and
 //! refresh tokens keep working; the memory of spent refresh tokens is not
 //! moved),
-//! chats, members with their read markers, attachments' rows and messages
+//! chats, members with their read markers, attachments' rows, messages
+//! (with their search vectors, made on the way) and reactions
 //! are copied with their ids, in pages, in the order their references
 //! need; identity sequences then continue after the copied ids; and every
 //! table's count and id sum are compared on both sides. Rows already there
@@ -73,6 +74,21 @@ pub struct MessageRecord {
     pub client_id: Option<String>,
     pub created_at: i64,
     pub seq: i64,
+    pub reply_to_id: Option<i64>,
+    pub edited_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub reaction_count: i64,
+    /// Its attachment's file name: not a column of `messages`, but what
+    /// the search index needs beside the text.
+    pub filename: Option<String>,
+}
+
+pub struct ReactionRecord {
+    pub id: i64,
+    pub message_id: i64,
+    pub user_id: i64,
+    pub emoji: String,
+    pub created_at: i64,
 }
 
 pub struct SessionRecord {
@@ -95,6 +111,7 @@ pub enum Page {
     Members(Vec<MemberRecord>),
     Attachments(Vec<AttachmentRecord>),
     Messages(Vec<MessageRecord>),
+    Reactions(Vec<ReactionRecord>),
     Sessions(Vec<SessionRecord>),
 }
 
@@ -106,6 +123,7 @@ impl Page {
             Page::Members(rows) => rows.len(),
             Page::Attachments(rows) => rows.len(),
             Page::Messages(rows) => rows.len(),
+            Page::Reactions(rows) => rows.len(),
             Page::Sessions(rows) => rows.len(),
         }
     }
@@ -122,6 +140,7 @@ impl Page {
             Page::Members(rows) => rows.last().map(|r| (r.chat_id, r.user_id)),
             Page::Attachments(rows) => rows.last().map(|r| (r.id, 0)),
             Page::Messages(rows) => rows.last().map(|r| (r.id, 0)),
+            Page::Reactions(rows) => rows.last().map(|r| (r.id, 0)),
             Page::Sessions(rows) => rows.last().map(|r| (r.id, 0)),
         }
     }
@@ -135,16 +154,18 @@ pub enum Table {
     Members,
     Attachments,
     Messages,
+    Reactions,
     Sessions,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Users,
         Table::Chats,
         Table::Members,
         Table::Attachments,
         Table::Messages,
+        Table::Reactions,
         Table::Sessions,
     ];
 
@@ -155,6 +176,7 @@ impl Table {
             Table::Members => "chat_members",
             Table::Attachments => "attachments",
             Table::Messages => "messages",
+            Table::Reactions => "reactions",
             Table::Sessions => "sessions",
         }
     }

@@ -58,6 +58,8 @@ struct UploadRequest {
     text: Option<String>,
     /// Optional idempotency key, 1–64 characters, unique per sender.
     client_id: Option<String>,
+    /// v2: a message of the same chat this one answers.
+    reply_to: Option<i64>,
 }
 
 fn multipart_error(e: MultipartError) -> AppError {
@@ -87,6 +89,7 @@ struct UploadForm {
     group_id: Option<String>,
     text: Option<String>,
     client_id: Option<String>,
+    reply_to: Option<String>,
 }
 
 impl UploadForm {
@@ -106,6 +109,14 @@ impl UploadForm {
             chat_id: id(&self.chat_id, "chat_id")?,
             group_id: id(&self.group_id, "group_id")?,
         })
+    }
+
+    fn reply_to(&self) -> Result<Option<i64>> {
+        self.reply_to
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_id_str(s.trim(), "reply_to"))
+            .transpose()
     }
 
     /// Forms send empty fields for blank inputs: an empty key is no key.
@@ -176,6 +187,7 @@ async fn upload(
             "group_id" => form.group_id = Some(small_text(field, "group_id").await?),
             "text" => form.text = Some(small_text(field, "text").await?),
             "client_id" => form.client_id = Some(small_text(field, "client_id").await?),
+            "reply_to" => form.reply_to = Some(small_text(field, "reply_to").await?),
             _ => {
                 small_text(field, "an unknown field").await?;
             }
@@ -194,6 +206,7 @@ async fn upload(
         filename,
         caption: MessageText::parse_caption(form.text.clone())?,
         client_id: form.client_id()?,
+        reply_to: form.reply_to()?,
         staged,
     };
     let sent = send_file(&state, caller.id, upload, None).await?;

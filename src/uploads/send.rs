@@ -18,6 +18,7 @@ pub struct FileUpload {
     pub filename: FileName,
     pub caption: Option<MessageText>,
     pub client_id: Option<ClientId>,
+    pub reply_to: Option<i64>,
     pub staged: StagedFile,
 }
 
@@ -47,6 +48,7 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
         filename,
         caption,
         client_id,
+        reply_to,
         staged,
     } = upload;
     let file = StoredFile {
@@ -57,7 +59,10 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
     };
     // The blob goes in place before its row commits: a committed row always
     // has its bytes. A crash in between leaves an unreferenced blob, which
-    // the next start removes.
+    // the next start removes. The key's lock, held until the row has
+    // committed, keeps the removal of a deleted file's blob of the same
+    // bytes from slipping in between.
+    let _lock = state.store.lock_blob(&file.sha256).await?;
     state
         .blobs
         .put(staged)
@@ -69,6 +74,7 @@ pub async fn send_file(state: &AppState, sender: i64, upload: FileUpload, origin
         client_id,
         text: caption,
         file: Some(file),
+        reply_to,
     };
     store_and_publish(state, send, origin).await
 }

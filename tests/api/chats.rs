@@ -2,7 +2,7 @@
 //! markers, unread counts, the chat list, and races.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{assert_error, ids, spawn_app};
 
@@ -29,7 +29,9 @@ async fn the_first_message_to_a_user_creates_the_direct_chat() {
     assert!(message["attachment"].is_null());
     assert!(message["client_id"].is_null());
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(message.as_object().unwrap().len(), 9, "{message}");
+    assert_eq!(message.as_object().unwrap().len(), 13, "{message}");
+    assert_eq!(message["reply_to"], Value::Null);
+    assert_eq!(message["reactions"], json!([]));
     let chat_id = message["chat_id"].as_i64().unwrap();
 
     // Bob's answer by `to` lands in the same chat; so does one by chat_id.

@@ -27,6 +27,9 @@ async fn reads(app: &TestApp, who: &[&Account], chat_id: i64, group_id: i64) -> 
             format!("/groups/{group_id}/messages"),
             "/sync?after=0".to_string(),
             "/sync?after=3&limit=2".to_string(),
+            "/search?q=hi".to_string(),
+            "/search?q=dot".to_string(),
+            format!("/search?q=hello&chat_id={chat_id}"),
         ] {
             let (status, mut body) = app.get(&path, Some(&account.token)).await;
             strip_signatures(&mut body);
@@ -124,6 +127,30 @@ async fn a_sqlite_store_moves_to_postgres_and_reads_the_same() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // v2: a reply, an edit, a deletion, reactions.
+    let (status, reply) = on_sqlite
+        .post(
+            "/chats/send-message",
+            Some(&bob.token),
+            json!({ "chat_id": chat_id, "text": "hi to you", "reply_to": last["id"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let first_id = last["id"].as_i64().expect("id") - 4;
+    assert_eq!(
+        on_sqlite.patch_text(&alice, first_id, "hi edited").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        on_sqlite.delete_message(&alice, first_id + 1).await.0,
+        StatusCode::OK
+    );
+    for (who, emoji) in [(&bob, "👍"), (&alice, "👍"), (&alice, ":tada:")] {
+        assert_eq!(
+            on_sqlite.react(who, first_id + 2, emoji, true).await.0,
+            StatusCode::OK
+        );
+    }
     let who = [&alice, &bob, &carol];
     let before = reads(&on_sqlite, &who, chat_id, group_id).await;
     on_sqlite.stop().await;
@@ -132,7 +159,14 @@ async fn a_sqlite_store_moves_to_postgres_and_reads_the_same() {
     let target = database_for(&dir.path().join("target")).await.expect("database");
     let (ok, out) = migrate(dir.path(), &target.url);
     assert!(ok, "{out}");
-    for table in ["users", "chats", "chat_members", "attachments", "messages"] {
+    for table in [
+        "users",
+        "chats",
+        "chat_members",
+        "attachments",
+        "messages",
+        "reactions",
+    ] {
         assert!(
             out.lines().any(|l| l.starts_with(table) && l.ends_with("ok")),
             "{table} in\n{out}"

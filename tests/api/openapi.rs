@@ -24,7 +24,11 @@ fn normalize(path: &str) -> String {
 
 /// The sections of `../shared/API-v2.md` this server implements so far;
 /// each new one joins the list with its routes.
-const V2_SECTIONS: &[&str] = &["Sessions and accounts (v2)"];
+const V2_SECTIONS: &[&str] = &[
+    "Sessions and accounts (v2)",
+    "Messages: replies, edits, deletions, reactions (v2)",
+    "Search (v2)",
+];
 
 /// The (method, path) pairs in the route tables of `text`, limited to the
 /// `## ` sections `sections` names (all of them when `None`). A cell may

@@ -283,6 +283,11 @@ impl SocketClient {
             .collect()
     }
 
+    /// Every event received and not yet taken, in order (markers included).
+    pub fn take_all(&mut self) -> Vec<(String, Value)> {
+        self.events.drain(..).collect()
+    }
+
     /// Waits until every event sent to this socket before now has arrived:
     /// the server emits in order, so once a fresh message to `account`'s
     /// own notes arrives, anything sent earlier would have too.

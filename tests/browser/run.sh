@@ -42,4 +42,4 @@ mkdir -p "$root/target/e2e-screenshots"
 rm -f "$root/target/e2e-screenshots/"*.png
 cd "$root/tests/browser"
 [ -d node_modules ] || npm ci --no-audit --no-fund
-node --test --test-concurrency=1 --test-reporter=spec demo.test.mjs uploads.test.mjs sessions.test.mjs
+node --test --test-concurrency=1 --test-reporter=spec demo.test.mjs uploads.test.mjs sessions.test.mjs messages.test.mjs

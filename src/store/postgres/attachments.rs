@@ -10,7 +10,7 @@ use super::access::membership;
 use super::rows::{self, row};
 use crate::domain::Attachment;
 use crate::error::{AppError, Result};
-use crate::store::Files;
+use crate::store::{BlobLock, Files};
 
 #[async_trait]
 impl Files for PgStore {
@@ -46,5 +46,67 @@ impl Files for PgStore {
             .iter()
             .map(|r| rows::get(r, 0))
             .collect()
+    }
+
+    async fn blob_referenced(&self, key: &str) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(
+            row(&c, "SELECT 1 FROM attachments WHERE sha256 = $1 LIMIT 1", &[&key])
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// A session advisory lock, on a connection of its own for as long as
+    /// the lock is held: every node's uploads and removals of the key meet
+    /// there.
+    async fn lock_blob(&self, key: &str) -> Result<BlobLock> {
+        let c = self.client().await?;
+        let objid = blob_lock_id(key);
+        c.execute("SELECT pg_advisory_lock($1, $2)", &[&BLOB_LOCK_CLASS, &objid])
+            .await?;
+        Ok(BlobLock::new(HeldBlobLock {
+            client: Some(c),
+            objid,
+        }))
+    }
+}
+
+/// The first key of the blob locks' two-key advisory locks ("blob").
+const BLOB_LOCK_CLASS: i32 = 0x626c_6f62;
+
+/// The second: 32 bits of the (hex SHA-256) key.
+fn blob_lock_id(key: &str) -> i32 {
+    let head = key
+        .get(..8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    i32::from_ne_bytes(head.to_ne_bytes())
+}
+
+struct HeldBlobLock {
+    client: Option<deadpool_postgres::Client>,
+    objid: i32,
+}
+
+impl Drop for HeldBlobLock {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        let objid = self.objid;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let unlocked = client
+                        .execute("SELECT pg_advisory_unlock($1, $2)", &[&BLOB_LOCK_CLASS, &objid])
+                        .await;
+                    if unlocked.is_err() {
+                        // Never back to the pool still locked: closing
+                        // the connection releases the lock.
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        }
     }
 }

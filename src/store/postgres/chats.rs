@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::IsolationLevel;
 
 use super::access::member_chat;
-use super::messages::{history_page, message_by_id};
+use super::messages::{history_page, message_for};
 use super::rows::{self, CHAT_COLUMNS, MEMBER_SELECT, MEMBERSHIP_COLUMNS, execute};
 use super::writer::Work;
 use super::{PgStore, refusal};
@@ -44,10 +44,16 @@ pub async fn members<C: GenericClient>(c: &C, chat_id: i64) -> Result<Vec<Member
         .collect()
 }
 
-/// The chat as `viewer` sees it: members, newest message, unread count.
-pub async fn chat_view<C: GenericClient>(c: &C, chat: &ChatRow, marker: &Membership) -> Result<Chat> {
+/// The chat as `viewer` sees it: members, newest message, unread count
+/// (`viewer` `None`: as events show it, no `me` in reactions).
+pub async fn chat_view<C: GenericClient>(
+    c: &C,
+    chat: &ChatRow,
+    marker: &Membership,
+    viewer: Option<i64>,
+) -> Result<Chat> {
     let last_message = match chat.last_message_id {
-        Some(id) => message_by_id(c, id).await?,
+        Some(id) => message_for(c, id, viewer).await?,
         None => None,
     };
     Ok(Chat {
@@ -93,7 +99,7 @@ impl Chats for PgStore {
         for r in &found {
             let chat = rows::chat(r)?;
             let membership = rows::membership(r, 7)?;
-            chats.push(chat_view(&tx, &chat, &membership).await?);
+            chats.push(chat_view(&tx, &chat, &membership, Some(user_id)).await?);
         }
         tx.commit().await?;
         Ok(chats)
@@ -121,7 +127,7 @@ impl Chats for PgStore {
         let mut client = self.client().await?;
         let tx = self.snapshot(&mut client).await?;
         let (chat, membership) = member_chat(&tx, user_id, chat_id, expect).await?;
-        let view = chat_view(&tx, &chat, &membership).await?;
+        let view = chat_view(&tx, &chat, &membership, Some(user_id)).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -136,8 +142,8 @@ impl Chats for PgStore {
         let mut client = self.client().await?;
         let tx = self.snapshot(&mut client).await?;
         let (chat, membership) = member_chat(&tx, user_id, chat_id, expect).await?;
-        let (messages, has_more) = history_page(&tx, chat_id, chat.kind, page).await?;
-        let chat = chat_view(&tx, &chat, &membership).await?;
+        let (messages, has_more) = history_page(&tx, chat_id, chat.kind, page, user_id).await?;
+        let chat = chat_view(&tx, &chat, &membership, Some(user_id)).await?;
         tx.commit().await?;
         Ok(History {
             chat,

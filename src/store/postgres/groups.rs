@@ -44,7 +44,7 @@ impl Groups for PgStore {
                             .await?
                             .ok_or_else(|| AppError::internal("a new group vanished"))?;
                         // A new group has no messages: this view is every member's.
-                        chat_view(tx, &chat, &Membership::fresh(Role::Owner)).await
+                        chat_view(tx, &chat, &Membership::fresh(Role::Owner), None).await
                     })
                 })),
                 then,
@@ -87,8 +87,9 @@ impl Groups for PgStore {
                             .transpose()?
                             .ok_or_else(|| AppError::internal("a new member vanished"))?;
                         Ok(MemberAdded {
-                            for_actor: chat_view(tx, &chat, &actor_membership).await?,
-                            for_new_member: chat_view(tx, &chat, &Membership::fresh(Role::Member)).await?,
+                            for_actor: chat_view(tx, &chat, &actor_membership, Some(actor)).await?,
+                            for_new_member: chat_view(tx, &chat, &Membership::fresh(Role::Member), None)
+                                .await?,
                             member,
                         })
                     })

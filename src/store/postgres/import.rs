@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use super::PgStore;
 use super::rows::{self, row};
 use super::writer::ORDER_LOCK;
+use crate::domain::words::IndexedText;
 use crate::error::{AppError, Result};
 use crate::store::transfer::{Page, Table, Tally};
 
@@ -31,6 +32,7 @@ impl PgStore {
             Page::Members(_) => (Table::Members, "t.chat_id = i.chat_id AND t.user_id = i.user_id"),
             Page::Attachments(_) => (Table::Attachments, "t.id = i.id"),
             Page::Messages(_) => (Table::Messages, "t.id = i.id"),
+            Page::Reactions(_) => (Table::Reactions, "t.id = i.id"),
             Page::Sessions(_) => (Table::Sessions, "t.id = i.id"),
         };
         let name = table.name();
@@ -104,9 +106,15 @@ impl PgStore {
                 ],
             ),
             Page::Messages(r) => (
-                "INSERT INTO import_messages (id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
-                                      $7::text[], $8::bigint[], $9::bigint[])".into(),
+                "INSERT INTO import_messages (id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
+                                              reply_to_id, edited_at, deleted_at, reaction_count, search)
+                 SELECT id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
+                        reply_to_id, edited_at, deleted_at, reaction_count, search::tsvector
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
+                             $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                             $13::bigint[], $14::text[])
+                      AS u(id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
+                           reply_to_id, edited_at, deleted_at, reaction_count, search)".into(),
                 vec![
                     Box::new(column(r, |m| m.id)),
                     Box::new(column(r, |m| m.chat_id)),
@@ -117,6 +125,28 @@ impl PgStore {
                     Box::new(column(r, |m| m.client_id.clone())),
                     Box::new(column(r, |m| m.created_at)),
                     Box::new(column(r, |m| m.seq)),
+                    Box::new(column(r, |m| m.reply_to_id)),
+                    Box::new(column(r, |m| m.edited_at)),
+                    Box::new(column(r, |m| m.deleted_at)),
+                    Box::new(column(r, |m| m.reaction_count)),
+                    Box::new(column(r, |m| {
+                        // The same vector the server writes with a send.
+                        m.deleted_at.is_none().then(|| {
+                            IndexedText::of(m.text.as_deref(), m.filename.as_deref()).tsvector()
+                        })
+                        .flatten()
+                    })),
+                ],
+            ),
+            Page::Reactions(r) => (
+                "INSERT INTO import_reactions (id, message_id, user_id, emoji, created_at)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])".into(),
+                vec![
+                    Box::new(column(r, |x| x.id)),
+                    Box::new(column(r, |x| x.message_id)),
+                    Box::new(column(r, |x| x.user_id)),
+                    Box::new(column(r, |x| x.emoji.clone())),
+                    Box::new(column(r, |x| x.created_at)),
                 ],
             ),
             Page::Sessions(r) => (
@@ -178,7 +208,14 @@ impl PgStore {
     /// Makes each identity continue after the highest id copied in.
     pub async fn continue_identities(&self) -> Result<()> {
         let c = self.client().await?;
-        for table in ["users", "chats", "attachments", "messages", "sessions"] {
+        for table in [
+            "users",
+            "chats",
+            "attachments",
+            "messages",
+            "reactions",
+            "sessions",
+        ] {
             c.execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"

@@ -5,15 +5,27 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::access::check_target;
-use super::rows::{self, MESSAGE_SELECT, row};
+use super::rows::{self, MESSAGE_JOINS, MESSAGE_SELECT, MESSAGE_TAIL, row};
 use super::writer::{Params, Work};
 use super::{PgStore, refusal};
+use crate::domain::words::IndexedText;
 use crate::domain::{
-    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, Timestamp,
+    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, ReplyTo,
+    Timestamp,
 };
 use crate::error::{AppError, Result};
 use crate::store::{Messages, NewSend, Precheck, Sent, Then};
 
+/// A message with its reactions (`me` for `viewer`).
+pub async fn message_for<C: GenericClient>(c: &C, id: i64, viewer: Option<i64>) -> Result<Option<Message>> {
+    let mut found = message_by_id(c, id).await?;
+    if let Some(m) = found.as_mut() {
+        rows::fill_reactions(c, std::slice::from_mut(m), viewer).await?;
+    }
+    Ok(found)
+}
+
+/// A message without its reactions.
 pub async fn message_by_id<C: GenericClient>(c: &C, id: i64) -> Result<Option<Message>> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
     row(c, &sql, &[&id])
@@ -34,15 +46,17 @@ async fn earlier_send<C: GenericClient>(
     };
     let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = $1 AND m.client_id = $2");
     let found = row(c, &sql, &[&sender, &client_id.as_str()]).await?;
-    Ok(found
-        .as_ref()
-        .map(rows::message)
-        .transpose()?
-        .map(|message| Sent {
-            message,
-            created: false,
-            new_chat_members: None,
-        }))
+    let Some(found) = found.as_ref().map(rows::message).transpose()? else {
+        return Ok(None);
+    };
+    let mut message = [found];
+    rows::fill_reactions(c, &mut message, Some(sender)).await?;
+    let [message] = message;
+    Ok(Some(Sent {
+        message,
+        created: false,
+        new_chat_members: None,
+    }))
 }
 
 /// One page of a chat's history, oldest first, and whether more exist in
@@ -52,6 +66,7 @@ pub async fn history_page<C: GenericClient>(
     chat_id: i64,
     chat_kind: ChatKind,
     page: HistoryPage,
+    viewer: i64,
 ) -> Result<(Vec<Message>, bool)> {
     let (order, cursor, limit, newest_first) = match page {
         HistoryPage::Latest { limit } => ("m.id < $2 ORDER BY m.id DESC", i64::MAX, limit, true),
@@ -59,9 +74,7 @@ pub async fn history_page<C: GenericClient>(
         HistoryPage::After { id, limit } => ("m.id > $2 ORDER BY m.id ASC", id, limit, false),
     };
     let sql = format!(
-        "SELECT m.id, m.chat_id, $3::text, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
-                a.id, a.filename, a.content_type, a.size, a.sha256
-         FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
+        "SELECT m.id, m.chat_id, $3::text, {MESSAGE_TAIL} FROM messages m {MESSAGE_JOINS}
          WHERE m.chat_id = $1 AND {order} LIMIT $4"
     );
     let fetch = i64::from(limit) + 1;
@@ -72,6 +85,7 @@ pub async fn history_page<C: GenericClient>(
     if newest_first {
         messages.reverse();
     }
+    rows::fill_reactions(c, &mut messages, Some(viewer)).await?;
     Ok((messages, has_more))
 }
 
@@ -91,7 +105,12 @@ impl Messages for PgStore {
             client_id,
             text,
             file,
+            reply_to,
         } = send;
+        let indexed = IndexedText::of(
+            text.as_ref().map(MessageText::as_str),
+            file.as_ref().map(|f| f.filename.as_str()),
+        );
         let (to, chat, group) = match target {
             ChatTarget::User(id) => (Some(id), None, None),
             ChatTarget::Chat(id) => (None, Some(id), None),
@@ -112,10 +131,13 @@ impl Messages for PgStore {
             Box::new(file.as_ref().map(|f| f.size)),
             Box::new(file.as_ref().map(|f| f.sha256.clone())),
             Box::new(now.0),
+            Box::new(reply_to),
+            Box::new(indexed.tsvector()),
         ];
         let call = Work::Call {
-            sql: "SELECT o_outcome, o_detail, o_message, o_chat, o_kind, o_attachment, o_new_chat
-                  FROM chat_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            sql: "SELECT o_outcome, o_detail, o_message, o_chat, o_kind, o_attachment, o_new_chat,
+                         o_reply_sender, o_reply_kind, o_reply_text, o_reply_deleted
+                  FROM chat_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             params,
             parse: Box::new(move |answer| {
                 let row = answer
@@ -138,6 +160,19 @@ impl Messages for PgStore {
                             _ => None,
                         };
                         let new_chat: bool = rows::get(row, 6)?;
+                        let reply_to = match reply_to {
+                            Some(id) => {
+                                let deleted: bool = rows::get(row, 10)?;
+                                Some(ReplyTo {
+                                    id,
+                                    sender_id: rows::get(row, 7)?,
+                                    kind: MessageKind::from_db(rows::get(row, 8)?),
+                                    text: if deleted { None } else { rows::get(row, 9)? },
+                                    deleted,
+                                })
+                            }
+                            None => None,
+                        };
                         let mut members = vec![sender];
                         members.extend(to.filter(|peer| *peer != sender));
                         Ok(Stored::New(Box::new(Sent {
@@ -155,6 +190,11 @@ impl Messages for PgStore {
                                 attachment,
                                 client_id,
                                 created_at: now,
+                                reply_to,
+                                edited_at: None,
+                                deleted_at: None,
+                                reactions: Vec::new(),
+                                reaction_rows: 0,
                             },
                             created: true,
                             new_chat_members: new_chat.then_some(members),
@@ -176,7 +216,7 @@ impl Messages for PgStore {
             Stored::New(sent) => Ok(*sent),
             Stored::Earlier(id) => {
                 let c = self.client().await?;
-                let message = message_by_id(&c, id)
+                let message = message_for(&c, id, Some(sender))
                     .await?
                     .ok_or_else(|| AppError::internal("an earlier message vanished"))?;
                 Ok(Sent {
@@ -214,6 +254,7 @@ impl Messages for PgStore {
         let mut messages = found.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
         let has_more = messages.len() > limit as usize;
         messages.truncate(limit as usize);
+        rows::fill_reactions(&c, &mut messages, Some(user_id)).await?;
         Ok((messages, has_more))
     }
 }

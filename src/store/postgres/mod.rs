@@ -17,6 +17,7 @@
 
 mod access;
 mod attachments;
+mod changes;
 mod chats;
 mod groups;
 mod import;
@@ -24,6 +25,7 @@ mod messages;
 mod migrations;
 mod nodes;
 mod rows;
+mod search;
 mod sessions;
 mod users;
 mod writer;
@@ -89,6 +91,8 @@ fn refusal(outcome: &str, detail: Option<i64>) -> AppError {
         "chat_not_found" => AppError::ChatNotFound(id),
         "group_not_found" => AppError::GroupNotFound(id),
         "not_a_member" => AppError::NotAMember(id),
+        "reply_not_found" => AppError::NotFound(format!("message {id} does not exist")),
+        "reply_other_chat" => AppError::validation("reply_to must name a message of the same chat"),
         other => AppError::internal(format_args!("postgres: {other}")),
     }
 }

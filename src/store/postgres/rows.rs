@@ -5,7 +5,9 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use crate::domain::{Attachment, ChatKind, Member, Message, MessageKind, Role, Timestamp, User};
+use crate::domain::{
+    Attachment, ChatKind, Member, Message, MessageKind, Reaction, ReplyTo, Role, Timestamp, User,
+};
 use crate::error::{AppError, Result};
 use crate::store::model::{ChatRow, Membership};
 
@@ -86,12 +88,25 @@ pub fn member(row: &Row) -> Result<Member> {
     })
 }
 
+/// Every column a message is read from, after its id, chat id and chat
+/// kind (see [`message`]), and the joins they need.
+pub const MESSAGE_TAIL: &str = "m.sender_id, m.kind, m.text, m.client_id, m.created_at,
+     a.id, a.filename, a.content_type, a.size, a.sha256,
+     m.reply_to_id, r.sender_id, r.kind, left(r.text, 200), r.deleted_at,
+     m.edited_at, m.deleted_at, m.reaction_count";
+pub const MESSAGE_JOINS: &str = "LEFT JOIN attachments a ON a.id = m.attachment_id
+     LEFT JOIN messages r ON r.id = m.reply_to_id";
+
 pub const MESSAGE_SELECT: &str =
     "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
-            a.id, a.filename, a.content_type, a.size, a.sha256
+     a.id, a.filename, a.content_type, a.size, a.sha256,
+     m.reply_to_id, r.sender_id, r.kind, left(r.text, 200), r.deleted_at,
+     m.edited_at, m.deleted_at, m.reaction_count
      FROM messages m JOIN chats c ON c.id = m.chat_id
-     LEFT JOIN attachments a ON a.id = m.attachment_id";
+     LEFT JOIN attachments a ON a.id = m.attachment_id
+     LEFT JOIN messages r ON r.id = m.reply_to_id";
 
+/// A message row; its reactions are filled by [`fill_reactions`].
 pub fn message(row: &Row) -> Result<Message> {
     let attachment = match get::<Option<i64>>(row, 8)? {
         Some(id) => Some(Attachment {
@@ -104,6 +119,19 @@ pub fn message(row: &Row) -> Result<Message> {
         }),
         None => None,
     };
+    let reply_to = match get::<Option<i64>>(row, 13)? {
+        Some(id) => {
+            let deleted = get::<Option<i64>>(row, 17)?.is_some();
+            Some(ReplyTo {
+                id,
+                sender_id: get(row, 14)?,
+                kind: MessageKind::from_db(get(row, 15)?),
+                text: if deleted { None } else { get(row, 16)? },
+                deleted,
+            })
+        }
+        None => None,
+    };
     Ok(Message {
         id: get(row, 0)?,
         chat_id: get(row, 1)?,
@@ -114,5 +142,39 @@ pub fn message(row: &Row) -> Result<Message> {
         attachment,
         client_id: get(row, 6)?,
         created_at: Timestamp(get(row, 7)?),
+        reply_to,
+        edited_at: get::<Option<i64>>(row, 18)?.map(Timestamp),
+        deleted_at: get::<Option<i64>>(row, 19)?.map(Timestamp),
+        reactions: Vec::new(),
+        reaction_rows: get(row, 20)?,
     })
+}
+
+/// Reads the reactions of the messages that have any, with `me` for
+/// `viewer` (none: as events show them).
+pub async fn fill_reactions<C: GenericClient>(
+    c: &C,
+    messages: &mut [Message],
+    viewer: Option<i64>,
+) -> Result<()> {
+    for message in messages.iter_mut().filter(|m| m.reaction_rows > 0) {
+        let found = rows(
+            c,
+            "SELECT emoji, COUNT(*), bool_or(user_id = $2) FROM reactions WHERE message_id = $1
+             GROUP BY emoji ORDER BY MIN(id)",
+            &[&message.id, &viewer.unwrap_or(0)],
+        )
+        .await?;
+        message.reactions = found
+            .iter()
+            .map(|r| {
+                Ok(Reaction {
+                    emoji: get(r, 0)?,
+                    count: get(r, 1)?,
+                    me: viewer.map(|_| get::<bool>(r, 2)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use super::SqliteStore;
 use super::chats::membership;
 use crate::domain::{Attachment, Timestamp};
 use crate::error::{AppError, Result};
-use crate::store::Files;
+use crate::store::{BlobLock, Files};
 
 /// An attachment about to be stored.
 pub struct NewAttachment<'a> {
@@ -93,5 +93,20 @@ impl Files for SqliteStore {
 
     async fn referenced_blobs(&self) -> Result<HashSet<String>> {
         self.db.read(referenced_blobs).await
+    }
+
+    async fn blob_referenced(&self, key: &str) -> Result<bool> {
+        let key = key.to_string();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM attachments WHERE sha256 = ?1")?
+                    .exists([key])?)
+            })
+            .await
+    }
+
+    async fn lock_blob(&self, key: &str) -> Result<BlobLock> {
+        Ok(self.blob_locks.lock(key).await)
     }
 }

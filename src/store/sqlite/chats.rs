@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::access::member_chat;
-use super::messages::{self, message_by_id, message_in_chat};
+use super::messages::{self, message_for, message_in_chat};
 use crate::domain::{Chat, ChatKind, HistoryPage, Member, ReadMarker, Role, Timestamp};
 use crate::error::{AppError, Result};
 use crate::store::model::{ChatRow, Membership, unread_count};
@@ -176,10 +176,16 @@ pub fn count_sent(conn: &Connection, chat_id: i64, sender: i64) -> Result<()> {
     Ok(())
 }
 
-/// The chat as `viewer` sees it: members, newest message, unread count.
-pub fn chat_view(conn: &Connection, chat: &ChatRow, marker: &Membership) -> Result<Chat> {
+/// The chat as `viewer` sees it: members, newest message, unread count
+/// (`viewer` `None`: as events show it, no `me` in reactions).
+pub fn chat_view(
+    conn: &Connection,
+    chat: &ChatRow,
+    marker: &Membership,
+    viewer: Option<i64>,
+) -> Result<Chat> {
     let last_message = match chat.last_message_id {
-        Some(id) => message_by_id(conn, id)?,
+        Some(id) => message_for(conn, id, viewer)?,
         None => None,
     };
     Ok(Chat {
@@ -201,7 +207,7 @@ impl Chats for SqliteStore {
             .read(move |conn| {
                 chats_for_user(conn, user_id)?
                     .iter()
-                    .map(|(chat, membership)| chat_view(conn, chat, membership))
+                    .map(|(chat, membership)| chat_view(conn, chat, membership, Some(user_id)))
                     .collect()
             })
             .await
@@ -221,7 +227,7 @@ impl Chats for SqliteStore {
         self.db
             .read(move |conn| {
                 let (row, membership) = member_chat(conn, user_id, chat_id, expect)?;
-                chat_view(conn, &row, &membership)
+                chat_view(conn, &row, &membership, Some(user_id))
             })
             .await
     }
@@ -236,9 +242,9 @@ impl Chats for SqliteStore {
         self.db
             .read(move |conn| {
                 let (chat, membership) = member_chat(conn, user_id, chat_id, expect)?;
-                let (messages, has_more) = messages::history(conn, chat_id, chat.kind, page)?;
+                let (messages, has_more) = messages::history(conn, chat_id, chat.kind, page, user_id)?;
                 Ok(History {
-                    chat: chat_view(conn, &chat, &membership)?,
+                    chat: chat_view(conn, &chat, &membership, Some(user_id))?,
                     messages,
                     has_more,
                 })

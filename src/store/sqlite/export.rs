@@ -6,7 +6,8 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use crate::error::Result;
 use crate::store::transfer::{
-    AttachmentRecord, ChatRecord, MemberRecord, MessageRecord, Page, SessionRecord, Table, Tally, UserRecord,
+    AttachmentRecord, ChatRecord, MemberRecord, MessageRecord, Page, ReactionRecord, SessionRecord, Table,
+    Tally, UserRecord,
 };
 
 fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Result<Page> {
@@ -93,8 +94,10 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
         }
         Table::Messages => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq
-                 FROM messages WHERE id > ?1 ORDER BY id LIMIT {limit}"
+                "SELECT m.id, m.chat_id, m.sender_id, m.kind, m.text, m.attachment_id, m.client_id, m.created_at,
+                        m.seq, m.reply_to_id, m.edited_at, m.deleted_at, m.reaction_count, a.filename
+                 FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
+                 WHERE m.id > ?1 ORDER BY m.id LIMIT {limit}"
             ))?;
             let rows = stmt.query_map([a], |r| {
                 Ok(MessageRecord {
@@ -107,9 +110,30 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
                     client_id: r.get(6)?,
                     created_at: r.get(7)?,
                     seq: r.get(8)?,
+                    reply_to_id: r.get(9)?,
+                    edited_at: r.get(10)?,
+                    deleted_at: r.get(11)?,
+                    reaction_count: r.get(12)?,
+                    filename: r.get(13)?,
                 })
             })?;
             Page::Messages(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        Table::Reactions => {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, message_id, user_id, emoji, created_at
+                 FROM reactions WHERE id > ?1 ORDER BY id LIMIT {limit}"
+            ))?;
+            let rows = stmt.query_map([a], |r| {
+                Ok(ReactionRecord {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    emoji: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?;
+            Page::Reactions(rows.collect::<rusqlite::Result<_>>()?)
         }
         Table::Sessions => {
             let mut stmt = conn.prepare(&format!(

@@ -59,7 +59,7 @@ impl Groups for SqliteStore {
                     let row = chat_by_id(conn, group_id)?
                         .ok_or_else(|| AppError::internal("a new group vanished"))?;
                     // A new group has no messages: this view is every member's.
-                    chat_view(conn, &row, &Membership::fresh(Role::Owner))
+                    chat_view(conn, &row, &Membership::fresh(Role::Owner), None)
                 },
                 then,
             )
@@ -87,8 +87,8 @@ impl Groups for SqliteStore {
                     let member = member(conn, group_id, user_id)?
                         .ok_or_else(|| AppError::internal("a new member vanished"))?;
                     Ok(MemberAdded {
-                        for_actor: chat_view(conn, &row, &actor_membership)?,
-                        for_new_member: chat_view(conn, &row, &Membership::fresh(Role::Member))?,
+                        for_actor: chat_view(conn, &row, &actor_membership, Some(actor))?,
+                        for_new_member: chat_view(conn, &row, &Membership::fresh(Role::Member), None)?,
                         member,
                     })
                 },

@@ -8,19 +8,55 @@ use super::SqliteStore;
 use super::access::{check_target, resolve_target};
 use super::attachments::{NewAttachment, insert_attachment};
 use super::chats::{count_sent, touch_chat};
+use crate::domain::words::IndexedText;
 use crate::domain::{
-    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, Timestamp,
+    Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, Reaction,
+    ReplyTo, Timestamp,
 };
-use crate::error::Result;
+use crate::error::{AppError, Result};
 use crate::store::{Messages, NewSend, Precheck, Sent, Then};
 
-const MESSAGE_SELECT: &str =
-    "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
-            a.id, a.filename, a.content_type, a.size, a.sha256
-     FROM messages m JOIN chats c ON c.id = m.chat_id
-     LEFT JOIN attachments a ON a.id = m.attachment_id";
+/// Every column a message is read from, after its id, chat id and chat
+/// kind (see [`message_from_row`]), and the joins they need.
+macro_rules! message_tail {
+    () => {
+        "m.sender_id, m.kind, m.text, m.client_id, m.created_at,
+         a.id, a.filename, a.content_type, a.size, a.sha256,
+         m.reply_to_id, r.sender_id, r.kind, substr(r.text, 1, 200), r.deleted_at,
+         m.edited_at, m.deleted_at, m.reaction_count"
+    };
+}
+macro_rules! message_joins {
+    () => {
+        "LEFT JOIN attachments a ON a.id = m.attachment_id
+         LEFT JOIN messages r ON r.id = m.reply_to_id"
+    };
+}
 
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+pub(super) use {message_joins, message_tail};
+
+pub(super) const MESSAGE_SELECT: &str = concat!(
+    "SELECT m.id, m.chat_id, c.kind, ",
+    message_tail!(),
+    " FROM messages m JOIN chats c ON c.id = m.chat_id ",
+    message_joins!()
+);
+
+/// A message row; its reactions are filled by [`fill_reactions`].
+pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let reply_to = match row.get::<_, Option<i64>>(13)? {
+        Some(id) => {
+            let deleted = row.get::<_, Option<i64>>(17)?.is_some();
+            Some(ReplyTo {
+                id,
+                sender_id: row.get(14)?,
+                kind: MessageKind::from_db(super::text_at(row, 15)?),
+                text: if deleted { None } else { row.get(16)? },
+                deleted,
+            })
+        }
+        None => None,
+    };
     Ok(Message {
         id: row.get(0)?,
         chat_id: row.get(1)?,
@@ -41,7 +77,32 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         },
         client_id: row.get(6)?,
         created_at: Timestamp(row.get(7)?),
+        reply_to,
+        edited_at: row.get::<_, Option<i64>>(18)?.map(Timestamp),
+        deleted_at: row.get::<_, Option<i64>>(19)?.map(Timestamp),
+        reactions: Vec::new(),
+        reaction_rows: row.get(20)?,
     })
+}
+
+/// Reads the reactions of the messages that have any, with `me` for
+/// `viewer` (none: as events show them).
+pub(super) fn fill_reactions(conn: &Connection, messages: &mut [Message], viewer: Option<i64>) -> Result<()> {
+    for message in messages.iter_mut().filter(|m| m.reaction_rows > 0) {
+        let mut stmt = conn.prepare_cached(
+            "SELECT emoji, COUNT(*), MAX(user_id = ?2) FROM reactions WHERE message_id = ?1
+             GROUP BY emoji ORDER BY MIN(id)",
+        )?;
+        let rows = stmt.query_map(params![message.id, viewer.unwrap_or(0)], |r| {
+            Ok(Reaction {
+                emoji: r.get(0)?,
+                count: r.get(1)?,
+                me: viewer.map(|_| r.get::<_, bool>(2)).transpose()?,
+            })
+        })?;
+        message.reactions = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(())
 }
 
 /// A message about to be stored.
@@ -53,14 +114,16 @@ struct NewMessage<'a> {
     pub text: Option<&'a str>,
     pub attachment: Option<Attachment>,
     pub client_id: Option<&'a str>,
+    pub reply_to: Option<ReplyTo>,
 }
 
 /// Stores a message and makes it its chat's newest; returns it as stored.
 fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
     // The chat's next sequence number, taken in the same statement.
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT last_seq + 1 FROM chats WHERE id = ?1))
+        "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
+                               reply_to_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT last_seq + 1 FROM chats WHERE id = ?1), ?8)
          RETURNING seq",
     )?;
     let seq: i64 = stmt.query_row(
@@ -71,13 +134,19 @@ fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Re
             new.text,
             new.attachment.as_ref().map(|a| a.id),
             new.client_id,
-            now.0
+            now.0,
+            new.reply_to.as_ref().map(|r| r.id)
         ],
         |r| r.get(0),
     )?;
     let id = conn.last_insert_rowid();
     touch_chat(conn, new.chat_id, id, seq, now)?;
     count_sent(conn, new.chat_id, new.sender_id)?;
+    index_message(
+        conn,
+        id,
+        &IndexedText::of(new.text, new.attachment.as_ref().map(|a| a.filename.as_str())),
+    )?;
     Ok(Message {
         id,
         chat_id: new.chat_id,
@@ -88,9 +157,70 @@ fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Re
         attachment: new.attachment.clone(),
         client_id: new.client_id.map(str::to_string),
         created_at: now,
+        reply_to: new.reply_to.clone(),
+        edited_at: None,
+        deleted_at: None,
+        reactions: Vec::new(),
+        reaction_rows: 0,
     })
 }
 
+/// Puts a live message's words in the search index (nothing for none).
+pub(super) fn index_message(conn: &Connection, id: i64, indexed: &IndexedText) -> Result<()> {
+    if indexed.is_empty() {
+        return Ok(());
+    }
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO message_search (rowid, body, name) VALUES (?1, ?2, ?3)")?;
+    stmt.execute(params![id, indexed.body, indexed.name])?;
+    Ok(())
+}
+
+/// Takes a message out of the search index (if it is in it).
+pub(super) fn unindex_message(conn: &Connection, id: i64) -> Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?;
+    stmt.execute([id])?;
+    Ok(())
+}
+
+/// The message a new message in `chat_id` answers, as the reply shows it:
+/// 404 `not_found` for one the sender cannot see, 400 for one of another
+/// chat (`chat_id` `None`: a direct chat created by this send).
+fn reply_target(conn: &Connection, sender: i64, chat_id: Option<i64>, reply_to: i64) -> Result<ReplyTo> {
+    let found = message_by_id(conn, reply_to)?;
+    let visible = match &found {
+        Some(m) => super::chats::membership(conn, m.chat_id, sender)?.is_some(),
+        None => false,
+    };
+    match found {
+        Some(m) if visible => {
+            if Some(m.chat_id) != chat_id {
+                return Err(AppError::validation(
+                    "reply_to must name a message of the same chat",
+                ));
+            }
+            Ok(ReplyTo {
+                id: m.id,
+                sender_id: m.sender_id,
+                kind: m.kind,
+                text: m.text.map(|t| t.chars().take(200).collect()),
+                deleted: m.deleted_at.is_some(),
+            })
+        }
+        _ => Err(AppError::NotFound(format!("message {reply_to} does not exist"))),
+    }
+}
+
+/// A message with its reactions (`me` for `viewer`).
+pub fn message_for(conn: &Connection, id: i64, viewer: Option<i64>) -> Result<Option<Message>> {
+    let mut found = message_by_id(conn, id)?;
+    if let Some(m) = found.as_mut() {
+        fill_reactions(conn, std::slice::from_mut(m), viewer)?;
+    }
+    Ok(found)
+}
+
+/// A message without its reactions.
 pub fn message_by_id(conn: &Connection, id: i64) -> Result<Option<Message>> {
     let mut stmt = conn.prepare_cached(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"))?;
     Ok(stmt.query_row([id], message_from_row).optional()?)
@@ -101,9 +231,13 @@ fn message_by_client_id(conn: &Connection, sender_id: i64, client_id: &str) -> R
     let mut stmt = conn.prepare_cached(&format!(
         "{MESSAGE_SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"
     ))?;
-    Ok(stmt
+    let mut found = stmt
         .query_row(params![sender_id, client_id], message_from_row)
-        .optional()?)
+        .optional()?;
+    if let Some(m) = found.as_mut() {
+        fill_reactions(conn, std::slice::from_mut(m), Some(sender_id))?;
+    }
+    Ok(found)
 }
 
 pub fn message_in_chat(conn: &Connection, message_id: i64, chat_id: i64) -> Result<bool> {
@@ -118,6 +252,7 @@ pub fn history(
     chat_id: i64,
     chat_kind: ChatKind,
     page: HistoryPage,
+    viewer: i64,
 ) -> Result<(Vec<Message>, bool)> {
     // The chat's kind is known: no join with chats per row.
     let (order, cursor, limit, newest_first) = match page {
@@ -130,10 +265,9 @@ pub fn history(
     // (measured: 7,400 -> 9,080 history pages/s without it). Limits are few (1 to
     // `MAX_LIMIT`), and each text is prepared once per connection.
     let sql = format!(
-        "SELECT m.id, m.chat_id, ?3, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
-                a.id, a.filename, a.content_type, a.size, a.sha256
-         FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
-         WHERE m.chat_id = ?1 AND {order} LIMIT {}",
+        "SELECT m.id, m.chat_id, ?3, {} FROM messages m {} WHERE m.chat_id = ?1 AND {order} LIMIT {}",
+        message_tail!(),
+        message_joins!(),
         limit + 1
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -144,6 +278,7 @@ pub fn history(
     if newest_first {
         messages.reverse();
     }
+    fill_reactions(conn, &mut messages, Some(viewer))?;
     Ok((messages, has_more))
 }
 
@@ -159,6 +294,7 @@ fn messages_since(conn: &Connection, user_id: i64, after: i64, limit: u32) -> Re
     let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
+    fill_reactions(conn, &mut messages, Some(user_id))?;
     Ok((messages, has_more))
 }
 
@@ -188,12 +324,20 @@ impl Messages for SqliteStore {
                         client_id,
                         text,
                         file,
+                        reply_to,
                     } = send;
                     if let Some(earlier) = earlier_send(conn, sender, client_id.as_ref())? {
                         return Ok(earlier);
                     }
                     let now = Timestamp::now();
                     let chat = resolve_target(conn, sender, target, now)?;
+                    let reply_to = match reply_to {
+                        Some(id) => {
+                            let in_chat = chat.created_with.is_none().then_some(chat.id);
+                            Some(reply_target(conn, sender, in_chat, id)?)
+                        }
+                        None => None,
+                    };
                     let attachment = match &file {
                         Some(f) => Some(insert_attachment(
                             conn,
@@ -223,6 +367,7 @@ impl Messages for SqliteStore {
                             text: text.as_ref().map(MessageText::as_str),
                             attachment,
                             client_id: client_id.as_ref().map(ClientId::as_str),
+                            reply_to,
                         },
                         now,
                     )?;

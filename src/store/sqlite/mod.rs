@@ -12,6 +12,7 @@
 
 mod access;
 mod attachments;
+mod changes;
 mod chats;
 mod checkpoints;
 mod export;
@@ -19,6 +20,7 @@ mod groups;
 mod messages;
 mod migrations;
 mod readers;
+mod search;
 mod sessions;
 mod users;
 mod writer;
@@ -79,12 +81,15 @@ impl SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Db,
+    /// One node uses the file: blob locks are this process's.
+    blob_locks: Arc<crate::store::model::BlobLocks>,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path, options: SqliteOptions) -> std::io::Result<Self> {
         Ok(SqliteStore {
             db: Db::open(path, options)?,
+            blob_locks: Arc::default(),
         })
     }
 }
