@@ -6,6 +6,7 @@
 //! `bench/run.sh` drives both servers through every scenario; `loadgen
 //! report` turns the JSON lines into docs/BENCHMARKS.md tables and an SVG.
 
+mod changes;
 mod direct;
 mod fanout;
 mod history;
@@ -136,6 +137,28 @@ enum Scenario {
         seconds: f64,
         #[arg(long)]
         server_pid: Option<String>,
+    },
+    /// v2 search, edits or reactions, closed loop (see `changes.rs`).
+    Changes {
+        #[arg(long)]
+        addr: String,
+        /// search, edit or react.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        own: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
     },
     /// Start a server command, time it to a healthy /healthz, read its RSS.
     Startup {
@@ -292,6 +315,30 @@ fn main() {
                     server_pid,
                 };
                 emit(&tags, refresh::run(o).await);
+            }
+            Scenario::Changes {
+                addr,
+                kind,
+                query,
+                token,
+                clients,
+                own,
+                seconds,
+                server_pid,
+                label,
+            } => {
+                let o = changes::Options {
+                    addr,
+                    kind,
+                    query,
+                    token,
+                    clients,
+                    own,
+                    seconds,
+                    server_pid,
+                    label,
+                };
+                emit(&tags, changes::run(o).await);
             }
             Scenario::Startup { addr, command } => emit(&tags, startup(&addr, &command).await),
             Scenario::Report { .. } => {}

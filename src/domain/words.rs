@@ -33,6 +33,16 @@ fn is_word_char(c: char) -> bool {
 /// marks, lower-cased, at most `MAX_WORD_CHARS`. Empty for a word of marks
 /// only.
 pub fn fold(word: &str) -> String {
+    if word.is_ascii() {
+        // The common case, without decomposition: the same result.
+        let mut folded: String = word
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(MAX_WORD_CHARS)
+            .collect();
+        folded.make_ascii_lowercase();
+        return folded;
+    }
     word.nfd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
@@ -189,17 +199,29 @@ impl SearchQuery {
     }
 
     /// As an FTS5 MATCH expression: each term a quoted string (a phrase),
-    /// the prefix one starred, all joined by AND.
-    pub fn fts5(&self) -> String {
+    /// the prefix one starred, all joined by AND. `expand` may spell the
+    /// prefix out as the words it stands for (`None`: it cannot). `None`
+    /// when it spelled out no word: nothing matches.
+    pub fn fts5(&self, expand: impl Fn(&str) -> Option<Vec<String>>) -> Option<String> {
         let parts: Vec<String> = self
             .terms
             .iter()
             .map(|t| {
                 let quoted = format!("\"{}\"", t.words.join(" "));
-                if t.prefix { format!("{quoted}*") } else { quoted }
+                if !t.prefix {
+                    return Some(quoted);
+                }
+                match expand(&t.words[0]) {
+                    Some(words) if words.is_empty() => None,
+                    Some(words) => {
+                        let words: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                        Some(format!("({})", words.join(" OR ")))
+                    }
+                    None => Some(format!("{quoted}*")),
+                }
             })
-            .collect();
-        parts.join(" AND ")
+            .collect::<Option<Vec<String>>>()?;
+        Some(parts.join(" AND "))
     }
 
     /// As a PostgreSQL `tsquery` literal: `&` between terms, `<->` inside
@@ -316,16 +338,23 @@ mod tests {
     #[test]
     fn queries_are_words_phrases_and_a_prefix() {
         let parsed = q("Hello \"big World\" caf");
-        assert_eq!(parsed.fts5(), "\"hello\" AND \"big world\" AND \"caf\"*");
+        let fts5 = |q: &SearchQuery| q.fts5(|_| None).unwrap();
+        assert_eq!(fts5(&parsed), "\"hello\" AND \"big world\" AND \"caf\"*");
+        let spelled = parsed.fts5(|p| Some(vec![format!("{p}e"), format!("{p}es")]));
+        assert_eq!(
+            spelled.unwrap(),
+            "\"hello\" AND \"big world\" AND (\"cafe\" OR \"cafes\")"
+        );
+        assert_eq!(parsed.fts5(|_| Some(Vec::new())), None, "no word has the prefix");
         assert_eq!(parsed.tsquery(), "'hello' & ('big' <-> 'world') & 'caf':*");
         assert_eq!(q("\"a b\"").tsquery(), "('a' <-> 'b')");
         assert_eq!(
-            q("a \"b").fts5(),
+            fts5(&q("a \"b")),
             "\"a\" AND \"b\"*",
             "an unclosed quote is ignored"
         );
         assert_eq!(
-            q("NEAR(a b) OR -c* ^d:e").fts5(),
+            fts5(&q("NEAR(a b) OR -c* ^d:e")),
             "\"near\" AND \"a\" AND \"b\" AND \"or\" AND \"c\" AND \"d\" AND \"e\"*"
         );
         for bad in ["", "*", "\"\"", "-- ' ; !", &"a".repeat(201)] {

@@ -57,18 +57,24 @@ impl Files for PgStore {
         )
     }
 
-    /// A session advisory lock, on a connection of its own for as long as
-    /// the lock is held: every node's uploads and removals of the key meet
-    /// there.
+    /// This node's lock of the key, then a session advisory lock on a
+    /// connection of the lock pool for as long as the lock is held: every
+    /// node's uploads and removals of the key meet there.
     async fn lock_blob(&self, key: &str) -> Result<BlobLock> {
-        let c = self.client().await?;
+        let local = self.blob_locks.lock(key).await;
+        let c = self.lock_pool.get().await?;
         let objid = blob_lock_id(key);
+        // The holder may be storing a big file on a slow object store.
+        c.batch_execute("SET statement_timeout = '300s'").await?;
         c.execute("SELECT pg_advisory_lock($1, $2)", &[&BLOB_LOCK_CLASS, &objid])
             .await?;
-        Ok(BlobLock::new(HeldBlobLock {
-            client: Some(c),
-            objid,
-        }))
+        Ok(BlobLock::new((
+            HeldBlobLock {
+                client: Some(c),
+                objid,
+            },
+            local,
+        )))
     }
 }
 

@@ -111,6 +111,12 @@ pub struct PgStore {
     url: String,
     /// The task holding the node lock's connection (see `nodes`).
     node_lock: std::sync::Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Connections that hold blob locks (see `attachments`): a pool of
+    /// their own, so that uploads waiting on their rows never starve the
+    /// writer of connections.
+    lock_pool: Pool,
+    /// This node's blob locks, taken before the cluster's.
+    blob_locks: std::sync::Arc<crate::store::model::BlobLocks>,
 }
 
 impl PgStore {
@@ -127,6 +133,8 @@ impl PgStore {
             writer,
             url: url.to_string(),
             node_lock: std::sync::Arc::default(),
+            lock_pool: pool_of(url, LOCK_POOL_SIZE)?,
+            blob_locks: std::sync::Arc::default(),
         })
     }
 
@@ -135,8 +143,15 @@ impl PgStore {
     }
 }
 
+/// Connections for blob locks (one per upload or removal in progress).
+const LOCK_POOL_SIZE: usize = 4;
+
 /// A pool for `url`; connections are made when first needed.
 pub fn pool(url: &str) -> std::io::Result<Pool> {
+    pool_of(url, POOL_SIZE)
+}
+
+fn pool_of(url: &str, size: usize) -> std::io::Result<Pool> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| std::io::Error::other(format!("--database-url: {e}")))?;
@@ -154,7 +169,7 @@ pub fn pool(url: &str) -> std::io::Result<Pool> {
         },
     );
     Pool::builder(manager)
-        .max_size(POOL_SIZE)
+        .max_size(size)
         .runtime(Runtime::Tokio1)
         .timeouts(Timeouts {
             wait: Some(CONNECT_TIMEOUT),

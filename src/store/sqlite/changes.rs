@@ -143,6 +143,14 @@ fn react(
 #[async_trait]
 impl Changes for SqliteStore {
     async fn change_message(&self, request: MessageChange, then: Then<Changed>) -> Result<Changed> {
+        // An edit's words are in the vocabulary before it is answered.
+        let vocabulary = std::sync::Arc::clone(&self.vocabulary);
+        let then: Then<Changed> = Box::new(move |changed| {
+            if matches!(changed.effect, Some(Effect::Edited)) {
+                vocabulary.add_message(&changed.message);
+            }
+            then(changed)
+        });
         self.db.write_then(move |conn| change(conn, request), then).await
     }
 }

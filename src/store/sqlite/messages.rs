@@ -315,6 +315,14 @@ fn earlier_send(conn: &Connection, sender: i64, client_id: Option<&ClientId>) ->
 #[async_trait]
 impl Messages for SqliteStore {
     async fn send_message(&self, send: NewSend, then: Then<Sent>) -> Result<Sent> {
+        // Its words are in the vocabulary before the send is answered.
+        let vocabulary = std::sync::Arc::clone(&self.vocabulary);
+        let then: Then<Sent> = Box::new(move |sent| {
+            if sent.created {
+                vocabulary.add_message(&sent.message);
+            }
+            then(sent)
+        });
         self.db
             .write_then(
                 move |conn| {

@@ -23,6 +23,7 @@ mod readers;
 mod search;
 mod sessions;
 mod users;
+mod vocabulary;
 mod writer;
 
 use std::path::Path;
@@ -83,13 +84,17 @@ pub struct SqliteStore {
     db: Db,
     /// One node uses the file: blob locks are this process's.
     blob_locks: Arc<crate::store::model::BlobLocks>,
+    /// The words of the search index, for prefixes.
+    vocabulary: Arc<vocabulary::Vocabulary>,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path, options: SqliteOptions) -> std::io::Result<Self> {
+        let db = Db::open(path, options)?;
         Ok(SqliteStore {
-            db: Db::open(path, options)?,
+            db,
             blob_locks: Arc::default(),
+            vocabulary: vocabulary::Vocabulary::load(path),
         })
     }
 }

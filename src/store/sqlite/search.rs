@@ -8,17 +8,30 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use super::access::member_chat;
 use super::messages::{fill_reactions, message_from_row, message_joins, message_tail};
+use super::vocabulary::Vocabulary;
 use crate::domain::Message;
 use crate::error::Result;
 use crate::store::{Expect, Search, SearchRequest};
 
-fn search(conn: &Connection, request: &SearchRequest) -> Result<(Vec<Message>, bool)> {
+/// The index drives (CROSS JOIN keeps it the outer loop), newest first,
+/// and stops at the page's end: a common word costs as many index entries
+/// as it takes to fill a page from the caller's chats. (Joined the other
+/// way, SQLite would walk the caller's chats' messages and probe the index
+/// for each.)
+fn search(
+    conn: &Connection,
+    request: &SearchRequest,
+    vocabulary: &Vocabulary,
+) -> Result<(Vec<Message>, bool)> {
     if let Some(chat_id) = request.chat_id {
         member_chat(conn, request.user_id, chat_id, Expect::AnyChat)?;
     }
+    let Some(expression) = request.query.fts5(|prefix| vocabulary.expand(prefix)) else {
+        return Ok((Vec::new(), false));
+    };
     let sql = format!(
         "SELECT m.id, m.chat_id, c.kind, {}
-         FROM message_search s JOIN messages m ON m.id = s.rowid JOIN chats c ON c.id = m.chat_id {}
+         FROM message_search s CROSS JOIN messages m ON m.id = s.rowid JOIN chats c ON c.id = m.chat_id {}
          WHERE message_search MATCH ?1 AND s.rowid < ?2
            AND m.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?3)
            AND (?4 IS NULL OR m.chat_id = ?4) AND m.deleted_at IS NULL
@@ -30,7 +43,7 @@ fn search(conn: &Connection, request: &SearchRequest) -> Result<(Vec<Message>, b
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         params![
-            request.query.fts5(),
+            expression,
             request.before.unwrap_or(i64::MAX),
             request.user_id,
             request.chat_id
@@ -47,6 +60,9 @@ fn search(conn: &Connection, request: &SearchRequest) -> Result<(Vec<Message>, b
 #[async_trait]
 impl Search for SqliteStore {
     async fn search(&self, request: SearchRequest) -> Result<(Vec<Message>, bool)> {
-        self.db.read(move |conn| search(conn, &request)).await
+        let vocabulary = std::sync::Arc::clone(&self.vocabulary);
+        self.db
+            .read(move |conn| search(conn, &request, &vocabulary))
+            .await
     }
 }
