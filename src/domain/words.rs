@@ -245,6 +245,28 @@ impl SearchQuery {
         parts.join(" & ")
     }
 
+    /// Whether a message indexed as `indexed` matches, by the engines'
+    /// rules: every term in one of its two parts (text, file name), a
+    /// phrase's words in a row within one part, the prefix term as the
+    /// start of a word.
+    pub fn matches_indexed(&self, indexed: &IndexedText) -> bool {
+        let parts: [Vec<&str>; 2] = [
+            indexed.body.split(' ').filter(|w| !w.is_empty()).collect(),
+            indexed.name.split(' ').filter(|w| !w.is_empty()).collect(),
+        ];
+        self.terms.iter().all(|t| {
+            parts.iter().any(|words| {
+                if t.prefix {
+                    words.iter().any(|w| w.starts_with(t.words[0].as_str()))
+                } else {
+                    words
+                        .windows(t.words.len())
+                        .any(|run| run.iter().zip(&t.words).all(|(a, b)| *a == b.as_str()))
+                }
+            })
+        })
+    }
+
     /// Whether a word of a text is one this query matched (for marks).
     fn matches(&self, word: &str) -> bool {
         let folded = fold(word);
@@ -361,6 +383,27 @@ mod tests {
             assert!(SearchQuery::parse(Some(bad)).is_err(), "{bad:?}");
         }
         assert!(SearchQuery::parse(None).is_err());
+    }
+
+    #[test]
+    fn matching_in_memory_follows_the_engines_rules() {
+        let m = IndexedText::of(Some("Hello big World"), Some("report-2026.pdf"));
+        for (query, expected) in [
+            ("hello", true),
+            ("hel", true),
+            ("hel wor", false),
+            ("hello wor", true),
+            ("wor hello", false),
+            ("\"big world\"", true),
+            ("\"world big\"", false),
+            ("\"world report\"", false),
+            ("world report", true),
+            ("\"2026 pdf\"", true),
+            ("zebra", false),
+            ("bi world", false),
+        ] {
+            assert_eq!(q(query).matches_indexed(&m), expected, "{query}");
+        }
     }
 
     #[test]

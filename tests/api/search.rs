@@ -463,3 +463,49 @@ proptest! {
         runtime.block_on(run_steps(steps));
     }
 }
+
+/// SQLite keeps the newest words in a pending table that moves into FTS5
+/// a few times a second: a search reads both, and a message found in
+/// either part is found the same way.
+#[tokio::test]
+async fn both_parts_of_the_sqlite_index_answer_alike() {
+    if crate::helpers::on_postgres() {
+        eprintln!("skipped on PostgreSQL: SQLite's index has two parts");
+        return;
+    }
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let older = id(&app
+        .send(&alice, json!({ "to": alice.id }), "moved along already")
+        .await);
+    let db = app.data_path().join("chat.db");
+    let pending = || {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pending() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pending part was never moved"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let newer = id(&app
+        .send(&alice, json!({ "to": alice.id }), "moved along soon")
+        .await);
+    assert_eq!(app.found(&alice, "moved along").await, [newer, older]);
+    assert_eq!(app.found(&alice, "\"along already\"").await, [older]);
+    assert_eq!(app.found(&alice, "alo").await, [newer, older]);
+    // An edit of a moved message puts it back in the pending part.
+    assert_eq!(
+        app.patch_text(&alice, older, "changed words").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(app.found(&alice, "already").await, Vec::<i64>::new());
+    assert_eq!(app.found(&alice, "changed").await, [older]);
+    assert_eq!(app.delete_message(&alice, newer).await.0, StatusCode::OK);
+    assert_eq!(app.found(&alice, "moved").await, Vec::<i64>::new());
+}

@@ -165,22 +165,37 @@ fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Re
     })
 }
 
-/// Puts a live message's words in the search index (nothing for none).
+/// Puts a live message's words in the search index (its pending part, see
+/// migration 0006; nothing for none).
 pub(super) fn index_message(conn: &Connection, id: i64, indexed: &IndexedText) -> Result<()> {
     if indexed.is_empty() {
         return Ok(());
     }
     let mut stmt =
-        conn.prepare_cached("INSERT INTO message_search (rowid, body, name) VALUES (?1, ?2, ?3)")?;
+        conn.prepare_cached("INSERT OR REPLACE INTO search_pending (id, body, name) VALUES (?1, ?2, ?3)")?;
     stmt.execute(params![id, indexed.body, indexed.name])?;
     Ok(())
 }
 
-/// Takes a message out of the search index (if it is in it).
+/// Takes a message out of the search index, either part (if it is in it).
 pub(super) fn unindex_message(conn: &Connection, id: i64) -> Result<()> {
-    let mut stmt = conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?;
-    stmt.execute([id])?;
+    conn.prepare_cached("DELETE FROM search_pending WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?
+        .execute([id])?;
     Ok(())
+}
+
+/// Moves the pending part of the index into FTS5, in the writer's
+/// transaction; answers how many messages moved.
+pub(super) fn flush_pending(conn: &Connection) -> Result<usize> {
+    let moved = conn
+        .prepare_cached(
+            "INSERT INTO message_search (rowid, body, name) SELECT id, body, name FROM search_pending ORDER BY id",
+        )?
+        .execute([])?;
+    conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
+    Ok(moved)
 }
 
 /// The message a new message in `chat_id` answers, as the reply shows it:

@@ -91,6 +91,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub fn open(path: &Path, options: SqliteOptions) -> std::io::Result<Self> {
         let db = Db::open(path, options)?;
+        spawn_index_flusher(db.writer.downgrade());
         Ok(SqliteStore {
             db,
             blob_locks: Arc::default(),
@@ -108,6 +109,25 @@ impl super::Store for SqliteStore {
     async fn close(&self) -> Result<()> {
         self.db.checkpoint().await
     }
+}
+
+/// How often the pending part of the search index moves into FTS5.
+const INDEX_FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// Moves the search index's pending part into FTS5 every
+/// `INDEX_FLUSH_EVERY`, as a job of the writer, until the writer is gone.
+fn spawn_index_flusher(writer: writer::WeakWriter) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INDEX_FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(writer) = writer.upgrade() else { break };
+            if let Err(e) = writer.submit(messages::flush_pending, |_| {}).await {
+                tracing::warn!(error = %e, "moving new messages into the search index");
+            }
+        }
+    });
 }
 
 /// Handle to the database: the reader threads and the writer; cheap to

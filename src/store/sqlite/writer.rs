@@ -138,7 +138,21 @@ pub fn spawn(
     Ok(WriterHandle { queue })
 }
 
+/// A handle that does not keep the writer alive (for periodic jobs).
+#[derive(Clone)]
+pub struct WeakWriter(mpsc::WeakSender<Message>);
+
+impl WeakWriter {
+    pub fn upgrade(&self) -> Option<WriterHandle> {
+        self.0.upgrade().map(|queue| WriterHandle { queue })
+    }
+}
+
 impl WriterHandle {
+    pub fn downgrade(&self) -> WeakWriter {
+        WeakWriter(self.queue.downgrade())
+    }
+
     pub async fn submit<T, F, A>(&self, work: F, after_commit: A) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,

@@ -26,3 +26,14 @@ CREATE UNIQUE INDEX reactions_once ON reactions (message_id, emoji, user_id);
 CREATE VIRTUAL TABLE message_search USING fts5(
     body, name, content = '', contentless_delete = 1, tokenize = 'ascii'
 );
+
+-- The index's newest part: a message's words land here, one appended row
+-- in the transaction that writes the message, and move into FTS5 in bulk
+-- a few times a second (FTS5 writes a segment per transaction, which per
+-- batch of sends cost as much as the sends themselves). Searches read
+-- both parts. The same role as the pending list of PostgreSQL's GIN.
+CREATE TABLE search_pending (
+    id    INTEGER PRIMARY KEY,  -- the message id
+    body  TEXT NOT NULL,
+    name  TEXT NOT NULL
+);
