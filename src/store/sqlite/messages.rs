@@ -186,15 +186,25 @@ pub(super) fn unindex_message(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Moves the pending part of the index into FTS5, in the writer's
+/// The most pending messages one move takes (a few milliseconds of the
+/// writer's time; the next move takes the rest).
+const FLUSH_AT_MOST: i64 = 1000;
+
+/// Moves the oldest of the index's pending part into FTS5, in the writer's
 /// transaction; answers how many messages moved.
 pub(super) fn flush_pending(conn: &Connection) -> Result<usize> {
+    let upto: Option<i64> = conn
+        .prepare_cached("SELECT MAX(id) FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?1)")?
+        .query_row([FLUSH_AT_MOST], |r| r.get(0))?;
+    let Some(upto) = upto else { return Ok(0) };
     let moved = conn
         .prepare_cached(
-            "INSERT INTO message_search (rowid, body, name) SELECT id, body, name FROM search_pending ORDER BY id",
+            "INSERT INTO message_search (rowid, body, name)
+             SELECT id, body, name FROM search_pending WHERE id <= ?1 ORDER BY id",
         )?
-        .execute([])?;
-    conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
+        .execute([upto])?;
+    conn.prepare_cached("DELETE FROM search_pending WHERE id <= ?1")?
+        .execute([upto])?;
     Ok(moved)
 }
 
