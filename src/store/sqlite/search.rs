@@ -67,10 +67,11 @@ fn indexed_matches(conn: &Connection, request: &SearchRequest, expression: &str)
 }
 
 /// The newest matches among the messages not yet moved into FTS5 (a
-/// fraction of a second's worth), matched here by the same rules.
+/// fraction of a second's worth, which drives the join: CROSS JOIN),
+/// matched here by the same rules.
 fn pending_matches(conn: &Connection, request: &SearchRequest) -> Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.id, p.body, p.name FROM search_pending p JOIN messages m ON m.id = p.id
+        "SELECT p.id, p.body, p.name FROM search_pending p CROSS JOIN messages m ON m.id = p.id
          WHERE p.id < ?1 AND m.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?2)
            AND (?3 IS NULL OR m.chat_id = ?3) AND m.deleted_at IS NULL
          ORDER BY p.id DESC",
