@@ -24,16 +24,23 @@ fn search(
     if let Some(chat_id) = request.chat_id {
         member_chat(conn, request.user_id, chat_id, Expect::AnyChat)?;
     }
-    let mut messages = match request.query.fts5(|prefix| vocabulary.expand(prefix)) {
-        Some(expression) => indexed_matches(conn, request, &expression)?,
-        None => Vec::new(),
-    };
-    messages.extend(pending_matches(conn, request)?);
+    // Both parts are read in the job's one snapshot (every read job is a
+    // read transaction): a move in between cannot hide what it moved.
+    let mut messages = both_parts(conn, request, vocabulary)?;
     messages.sort_by_key(|m| std::cmp::Reverse(m.id));
     let has_more = messages.len() > request.limit as usize;
     messages.truncate(request.limit as usize);
     fill_reactions(conn, &mut messages, Some(request.user_id))?;
     Ok((messages, has_more))
+}
+
+fn both_parts(conn: &Connection, request: &SearchRequest, vocabulary: &Vocabulary) -> Result<Vec<Message>> {
+    let mut messages = match request.query.fts5(|prefix| vocabulary.expand(prefix)) {
+        Some(expression) => indexed_matches(conn, request, &expression)?,
+        None => Vec::new(),
+    };
+    messages.extend(pending_matches(conn, request)?);
+    Ok(messages)
 }
 
 /// The newest matches in FTS5 (one more than a page). The index drives (CROSS JOIN keeps it the outer loop), newest first,
