@@ -509,3 +509,65 @@ async fn both_parts_of_the_sqlite_index_answer_alike() {
     assert_eq!(app.delete_message(&alice, newer).await.0, StatusCode::OK);
     assert_eq!(app.found(&alice, "moved").await, Vec::<i64>::new());
 }
+
+/// Words still in the pending part when the server stops are known after
+/// it starts again: once moved into FTS5, a prefix still finds them.
+#[tokio::test]
+async fn pending_words_survive_a_restart() {
+    if crate::helpers::on_postgres() {
+        eprintln!("skipped on PostgreSQL: SQLite's index has two parts");
+        return;
+    }
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let app = crate::helpers::spawn_app_with(std::sync::Arc::clone(&dir), |_| {}, axum::Router::new()).await;
+    let alice = app.register("alice").await;
+    let message = id(&app.send(&alice, json!({ "to": alice.id }), "placeholder").await);
+    app.stop().await;
+    // As if the server had stopped before the move: the words pending.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("chat.db")).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM search_pending; DELETE FROM message_search WHERE rowid = {message};
+             UPDATE messages SET text = 'zebrafish' WHERE id = {message};
+             INSERT INTO search_pending (id, body, name) VALUES ({message}, 'zebrafish', '');"
+        ))
+        .unwrap();
+    }
+    let app = crate::helpers::spawn_app_with(std::sync::Arc::clone(&dir), |_| {}, axum::Router::new()).await;
+    let (_, login) = app
+        .post(
+            "/auth/login",
+            None,
+            json!({ "username": "alice", "password": "correct horse" }),
+        )
+        .await;
+    let alice = Account {
+        id: alice.id,
+        token: login["token"].as_str().unwrap().to_string(),
+    };
+    let db = dir.path().join("chat.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pending part was never moved"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Found by prefix throughout: before the vocabulary is loaded (FTS5's
+    // own prefix query) and after (spelled out from it, which must then
+    // hold the words that were pending at the start).
+    for _ in 0..25 {
+        assert_eq!(app.found(&alice, "zebra").await, [message]);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.found(&alice, "zebrafish").await, [message]);
+}

@@ -151,30 +151,37 @@ pub fn message(row: &Row) -> Result<Message> {
 }
 
 /// Reads the reactions of the messages that have any, with `me` for
-/// `viewer` (none: as events show them).
+/// `viewer` (none: as events show them): one query for the whole page.
 pub async fn fill_reactions<C: GenericClient>(
     c: &C,
     messages: &mut [Message],
     viewer: Option<i64>,
 ) -> Result<()> {
-    for message in messages.iter_mut().filter(|m| m.reaction_rows > 0) {
-        let found = rows(
-            c,
-            "SELECT emoji, COUNT(*), bool_or(user_id = $2) FROM reactions WHERE message_id = $1
-             GROUP BY emoji ORDER BY MIN(id)",
-            &[&message.id, &viewer.unwrap_or(0)],
-        )
-        .await?;
-        message.reactions = found
-            .iter()
-            .map(|r| {
-                Ok(Reaction {
-                    emoji: get(r, 0)?,
-                    count: get(r, 1)?,
-                    me: viewer.map(|_| get::<bool>(r, 2)).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+    let ids: Vec<i64> = messages
+        .iter()
+        .filter(|m| m.reaction_rows > 0)
+        .map(|m| m.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found = rows(
+        c,
+        "SELECT message_id, emoji, COUNT(*), bool_or(user_id = $2) FROM reactions
+         WHERE message_id = ANY($1) GROUP BY message_id, emoji ORDER BY message_id, MIN(id)",
+        &[&ids, &viewer.unwrap_or(0)],
+    )
+    .await?;
+    for r in &found {
+        let message_id: i64 = get(r, 0)?;
+        let reaction = Reaction {
+            emoji: get(r, 1)?,
+            count: get(r, 2)?,
+            me: viewer.map(|_| get::<bool>(r, 3)).transpose()?,
+        };
+        if let Some(m) = messages.iter_mut().find(|m| m.id == message_id) {
+            m.reactions.push(reaction);
+        }
     }
     Ok(())
 }

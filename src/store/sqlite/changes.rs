@@ -8,13 +8,14 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use super::chats::membership;
 use super::messages::{index_message, message_by_id, message_for, unindex_message};
+use super::vocabulary::Vocabulary;
 use crate::domain::words::IndexedText;
 use crate::domain::{Emoji, MAX_REACTIONS, Message, MessageText, Timestamp, edited_text};
 use crate::error::{AppError, Result};
 use crate::store::model::{check_delete, check_edit, check_react};
 use crate::store::{Change, Changed, Changes, Effect, MessageChange, Then};
 
-fn change(conn: &Connection, change: MessageChange) -> Result<Changed> {
+fn change(conn: &Connection, vocabulary: &Vocabulary, change: MessageChange) -> Result<Changed> {
     let MessageChange {
         user_id,
         message_id,
@@ -24,7 +25,7 @@ fn change(conn: &Connection, change: MessageChange) -> Result<Changed> {
         .ok_or_else(|| AppError::NotFound(format!("message {message_id} does not exist")))?;
     let member = membership(conn, message.chat_id, user_id)?.ok_or(AppError::NotAMember(message.chat_id))?;
     let effect = match change {
-        Change::Edit(raw) => edit(conn, &message, user_id, raw)?,
+        Change::Edit(raw) => edit(conn, vocabulary, &message, user_id, raw)?,
         Change::Delete => {
             if check_delete(&message, user_id, member.role)? {
                 None
@@ -45,6 +46,7 @@ fn change(conn: &Connection, change: MessageChange) -> Result<Changed> {
 
 fn edit(
     conn: &Connection,
+    vocabulary: &Vocabulary,
     message: &Message,
     user_id: i64,
     raw: Result<Option<String>>,
@@ -59,7 +61,7 @@ fn edit(
         .execute(params![text, Timestamp::now().0, message.id])?;
     unindex_message(conn, message.id)?;
     let filename = message.attachment.as_ref().map(|a| a.filename.as_str());
-    index_message(conn, message.id, &IndexedText::of(text, filename))?;
+    index_message(conn, vocabulary, message.id, &IndexedText::of(text, filename))?;
     Ok(Some(Effect::Edited))
 }
 
@@ -143,14 +145,9 @@ fn react(
 #[async_trait]
 impl Changes for SqliteStore {
     async fn change_message(&self, request: MessageChange, then: Then<Changed>) -> Result<Changed> {
-        // An edit's words are in the vocabulary before it is answered.
         let vocabulary = std::sync::Arc::clone(&self.vocabulary);
-        let then: Then<Changed> = Box::new(move |changed| {
-            if matches!(changed.effect, Some(Effect::Edited)) {
-                vocabulary.add_message(&changed.message);
-            }
-            then(changed)
-        });
-        self.db.write_then(move |conn| change(conn, request), then).await
+        self.db
+            .write_then(move |conn| change(conn, &vocabulary, request), then)
+            .await
     }
 }

@@ -8,6 +8,7 @@ use super::SqliteStore;
 use super::access::{check_target, resolve_target};
 use super::attachments::{NewAttachment, insert_attachment};
 use super::chats::{count_sent, touch_chat};
+use super::vocabulary::Vocabulary;
 use crate::domain::words::IndexedText;
 use crate::domain::{
     Attachment, ChatKind, ChatTarget, ClientId, HistoryPage, Message, MessageKind, MessageText, Reaction,
@@ -118,7 +119,12 @@ struct NewMessage<'a> {
 }
 
 /// Stores a message and makes it its chat's newest; returns it as stored.
-fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Result<Message> {
+fn insert_message(
+    conn: &Connection,
+    vocabulary: &Vocabulary,
+    new: &NewMessage<'_>,
+    now: Timestamp,
+) -> Result<Message> {
     // The chat's next sequence number, taken in the same statement.
     let mut stmt = conn.prepare_cached(
         "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
@@ -142,11 +148,8 @@ fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Re
     let id = conn.last_insert_rowid();
     touch_chat(conn, new.chat_id, id, seq, now)?;
     count_sent(conn, new.chat_id, new.sender_id)?;
-    index_message(
-        conn,
-        id,
-        &IndexedText::of(new.text, new.attachment.as_ref().map(|a| a.filename.as_str())),
-    )?;
+    let filename = new.attachment.as_ref().map(|a| a.filename.as_str());
+    index_message(conn, vocabulary, id, &IndexedText::of(new.text, filename))?;
     Ok(Message {
         id,
         chat_id: new.chat_id,
@@ -166,11 +169,19 @@ fn insert_message(conn: &Connection, new: &NewMessage<'_>, now: Timestamp) -> Re
 }
 
 /// Puts a live message's words in the search index (its pending part, see
-/// migration 0006; nothing for none).
-pub(super) fn index_message(conn: &Connection, id: i64, indexed: &IndexedText) -> Result<()> {
+/// migration 0006; nothing for none) and in the vocabulary, before the
+/// write is answered (a write that then fails leaves words no message has:
+/// harmless).
+pub(super) fn index_message(
+    conn: &Connection,
+    vocabulary: &Vocabulary,
+    id: i64,
+    indexed: &IndexedText,
+) -> Result<()> {
     if indexed.is_empty() {
         return Ok(());
     }
+    vocabulary.add(indexed);
     let mut stmt =
         conn.prepare_cached("INSERT OR REPLACE INTO search_pending (id, body, name) VALUES (?1, ?2, ?3)")?;
     stmt.execute(params![id, indexed.body, indexed.name])?;
@@ -340,14 +351,7 @@ fn earlier_send(conn: &Connection, sender: i64, client_id: Option<&ClientId>) ->
 #[async_trait]
 impl Messages for SqliteStore {
     async fn send_message(&self, send: NewSend, then: Then<Sent>) -> Result<Sent> {
-        // Its words are in the vocabulary before the send is answered.
         let vocabulary = std::sync::Arc::clone(&self.vocabulary);
-        let then: Then<Sent> = Box::new(move |sent| {
-            if sent.created {
-                vocabulary.add_message(&sent.message);
-            }
-            then(sent)
-        });
         self.db
             .write_then(
                 move |conn| {
@@ -388,6 +392,7 @@ impl Messages for SqliteStore {
                     };
                     let message = insert_message(
                         conn,
+                        &vocabulary,
                         &NewMessage {
                             chat_id: chat.id,
                             chat_kind: chat.kind,

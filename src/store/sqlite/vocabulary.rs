@@ -9,7 +9,8 @@
 //!
 //! Filled at start, on a thread of its own, from the index (`fts5vocab`);
 //! until then searches use FTS5's own prefix query. Each indexed message
-//! adds its words before its write is answered.
+//! adds its words before its write is answered; the words of the index's
+//! pending part (messages not yet moved into FTS5) are read at start too.
 //!
 //! Its memory is bounded: words made only of digits (a number, a time, an
 //! id: often new in every message) are left out, so a prefix of digits only
@@ -62,13 +63,7 @@ impl Vocabulary {
         vocabulary
     }
 
-    /// Adds the words of a message just written (a tombstone has none).
-    pub fn add_message(&self, message: &crate::domain::Message) {
-        let filename = message.attachment.as_ref().map(|a| a.filename.as_str());
-        self.add(&IndexedText::of(message.text.as_deref(), filename));
-    }
-
-    /// Adds the words of a message about to be (or just) indexed.
+    /// Adds the words of a message being indexed.
     pub fn add(&self, indexed: &IndexedText) {
         if self.abandoned.load(Ordering::Relaxed) {
             return;
@@ -116,6 +111,17 @@ impl Vocabulary {
 fn read_terms(path: &Path, into: &Vocabulary) -> rusqlite::Result<usize> {
     let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The pending part first: a move into FTS5 meanwhile leaves its words
+    // in what is read next, and words written later are added by the writes.
+    let mut pending = conn.prepare("SELECT body, name FROM search_pending")?;
+    let mut rows = pending.query([])?;
+    while let Some(row) = rows.next()? {
+        into.add(&IndexedText {
+            body: row.get(0)?,
+            name: row.get(1)?,
+        });
+    }
+    drop(rows);
     conn.execute_batch(
         "CREATE VIRTUAL TABLE temp.search_terms USING fts5vocab(main, message_search, 'row')",
     )?;
