@@ -31,6 +31,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .merge(crate::chats::router())
         .merge(crate::messages::router())
         .merge(crate::search::router())
+        .merge(crate::catchup::router())
         .merge(crate::groups::router())
         .merge(crate::uploads::router(state.config.max_upload_bytes))
         .merge(crate::demo::router())

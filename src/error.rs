@@ -58,6 +58,8 @@ pub enum AppError {
     AlreadyMember { user: i64, group: i64 },
     #[error("a message carries at most {0} distinct reactions")]
     TooManyReactions(usize),
+    #[error("events after seq {0} are no longer kept: reload with GET /chats and history")]
+    CursorExpired(i64),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -101,6 +103,7 @@ impl AppError {
             AppError::UsernameTaken => "username_taken",
             AppError::AlreadyMember { .. } => "already_member",
             AppError::TooManyReactions(_) => "too_many_reactions",
+            AppError::CursorExpired(_) => "cursor_expired",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
@@ -130,6 +133,7 @@ impl AppError {
             AppError::UsernameTaken | AppError::AlreadyMember { .. } | AppError::TooManyReactions(_) => {
                 StatusCode::CONFLICT
             }
+            AppError::CursorExpired(_) => StatusCode::GONE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -32,6 +32,7 @@ pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod blobs;
+pub mod catchup;
 pub mod chats;
 pub mod cluster;
 pub mod config;
@@ -220,6 +221,7 @@ pub async fn serve_with_routes(
         revocations,
     });
     let watching = auth::watch_revocations(state.clone()).await;
+    let pruning = catchup::start_pruning(state.clone());
     telemetry::init_metrics();
     let trimming = allocator::start_trimming();
     let (app, close_sockets) = realtime::attach(
@@ -276,6 +278,7 @@ pub async fn serve_with_routes(
     }
     trimming.abort();
     watching.abort();
+    pruning.abort();
     tracing::info!("chat-server stopped");
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The REST door's way out: JSON answers whose attachment URLs are minted
-//! as they leave (`FileSigner::signed`), with their status. Every handler
+//! as they leave, for the caller (`FileSigner::signed`), with their status. Every handler
 //! that answers with data answers through [`Reply`].
 
 use axum::http::StatusCode;
@@ -14,18 +14,18 @@ use crate::state::AppState;
 pub struct Reply<T>(StatusCode, T);
 
 impl<T: Serialize + Signable> Reply<T> {
-    /// 200 with `value`.
-    pub fn ok(state: &AppState, value: T) -> Self {
-        Self::with_status(StatusCode::OK, state, value)
+    /// 200 with `value`, for `viewer`.
+    pub fn ok(state: &AppState, viewer: i64, value: T) -> Self {
+        Self::with_status(StatusCode::OK, state, viewer, value)
     }
 
-    /// 201 with `value`.
-    pub fn created(state: &AppState, value: T) -> Self {
-        Self::with_status(StatusCode::CREATED, state, value)
+    /// 201 with `value`, for `viewer`.
+    pub fn created(state: &AppState, viewer: i64, value: T) -> Self {
+        Self::with_status(StatusCode::CREATED, state, viewer, value)
     }
 
-    pub fn with_status(status: StatusCode, state: &AppState, value: T) -> Self {
-        Reply(status, state.files.signed(value))
+    pub fn with_status(status: StatusCode, state: &AppState, viewer: i64, value: T) -> Self {
+        Reply(status, state.files.signed(value, viewer))
     }
 }
 

@@ -120,5 +120,5 @@ async fn search(
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Reply<SearchResults>> {
     let results = run(&state, caller.id, &params).await?;
-    Ok(Reply::ok(&state, results))
+    Ok(Reply::ok(&state, caller.id, results))
 }

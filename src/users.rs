@@ -40,7 +40,7 @@ crate::signable_fields!(UserPage {});
     ))]
 async fn list_users(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     ApiQuery(query): ApiQuery<UserListQuery>,
 ) -> Result<Reply<UserPage>> {
     let (prefix, after, limit) = query.parse()?;
@@ -55,5 +55,5 @@ async fn list_users(
     let has_more = users.len() > limit as usize;
     users.truncate(limit as usize);
     let users = crate::presence::decorate(&*state.presence, users).await;
-    Ok(Reply::ok(&state, UserPage { users, has_more }))
+    Ok(Reply::ok(&state, caller.id, UserPage { users, has_more }))
 }

@@ -1,7 +1,7 @@
 // The demo's entry point: signing in and out, the signed-in user (name,
 // avatar, user_updated), and starting the page: each part sets itself up
-// here (lists, composer, message actions, search, group dialog, account),
-// and realtime.js connects once the lists are in.
+// here (lists, composer, message actions, search, group dialog, group
+// settings, account), and realtime.js connects once the lists are in.
 import { api, useToken, session, cursor, ApiError } from './api.js';
 import {
   begin, end, refresh, refreshedToken, recordOf, currentSession, onSession, updateUser, isExpired,
@@ -20,7 +20,9 @@ import { setupReactions, closePicker } from './reactions.js';
 import { setupSearch, resetSearch } from './search.js';
 import { setupLists, forgetLists, loadLists, renderPeople } from './lists.js';
 import { setupGroupDialog, closeGroupDialog } from './group-dialog.js';
-import { connect } from './realtime.js';
+import { setupGroupSettings, closeGroupSettings } from './group-settings.js';
+import { connect, setSocketToken } from './realtime.js';
+import { startCatchUp, stopCatchUp } from './catchup.js';
 
 // ---- signing in and out ------------------------------------------------
 
@@ -69,9 +71,11 @@ function leave(message) {
   closeView();
   closeAccount();
   closeGroupDialog();
+  closeGroupSettings();
   closeDeleteDialog();
   closePicker();
   resetSearch();
+  stopCatchUp();
   reset();
   end();
   $('chat-list').replaceChildren();
@@ -135,7 +139,7 @@ onSession({
   changed(record) {
     // New tokens (refreshed here or in another tab): the next reconnect uses them.
     state.token = record.token;
-    if (state.socket) state.socket.auth = { token: record.token };
+    setSocketToken(record.token);
   },
   signedOut,
   signedIn: switchTo,
@@ -155,6 +159,8 @@ async function start(saved) {
     state.me = user;
     updateUser(user);
     renderMe();
+    await startCatchUp(); // before GET /chats: its cursor is what the lists then show
+    if (!state.me) return;
     await loadLists();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return; // logged out already
@@ -213,6 +219,7 @@ setupMessageActions();
 setupReactions();
 setupSearch();
 setupGroupDialog();
+setupGroupSettings();
 $('back').addEventListener('click', () => closeView());
 $('messages').addEventListener('scroll', onScroll, { passive: true });
 document.addEventListener('visibilitychange', () => maybeMarkRead());

@@ -40,6 +40,15 @@ function redraw(view, msg) {
   old.replaceWith(el);
 }
 
+// Every loaded message of the open chat drawn again: my role in the group
+// changed, and with it whose messages I may delete.
+export function redrawOpenChat() {
+  const view = state.view;
+  if (!view?.chatId) return;
+  for (const msg of view.messages) redraw(view, msg);
+  renderReadMarks(view);
+}
+
 // The replies in the open chat that quote a message show it as it is now.
 function updateQuotes(chatId, quote) {
   const view = state.view;

@@ -1,9 +1,11 @@
 // The Socket.IO connection: connecting with the token (refreshed once when
 // the server refuses it), the connection status, the server's events
 // (messages, their edits, deletions and reactions, typing, reads,
-// presence, groups, names, a revoked session), and catching up after
-// being offline (GET /sync from the cursor, then the lists and the open
-// chat's loaded messages afresh).
+// presence, groups and their members and roles, names, a revoked
+// session), and catching up after being offline: with a v2 server by the
+// replay it sends on connect (catchup.js: auth.since, caught_up,
+// sync_required), else by GET /sync from the message cursor, then the
+// lists and the open chat's loaded messages afresh.
 import { api, session, ApiError } from './api.js';
 import { refreshedToken, currentSession } from './auth.js';
 import { sessionRevokedElsewhere } from './account.js';
@@ -17,9 +19,21 @@ import {
   listsLoaded, loadLists, refreshChats, refreshUsers, learnMembers, renderPeople,
 } from './lists.js';
 import { addedHere } from './group-dialog.js';
+import { applyGroup, groupChanged, memberRemoved, roleChanged } from './group-settings.js';
+import {
+  catchUpOn, handshakeAuth, deliver, caughtUp, pageEvents,
+} from './catchup.js';
+
+const REPLAY_WAIT = 5000; // ms to wait for caught_up / sync_required before catching up the v1 way
 
 // What the page does about its session and its people: set by connect().
 let page = { signedOut: () => {}, applyUser: () => {} };
+// The token the socket connects with (the handshake reads it at every connect).
+let socketToken = null;
+
+export function setSocketToken(token) {
+  socketToken = token;
+}
 
 function setConnection(text, ok) {
   const el = $('conn');
@@ -31,20 +45,108 @@ function live(msg) {
   if (!received(msg)) refreshChats(); // a chat this page does not know yet
 }
 
+// The chat events (the ones that carry seq): what each does to the page,
+// whether it comes live, in a replay, or from a page of GET /events.
+const chatEvents = {
+  user_updated: ({ user } = {}) => user && page.applyUser(user),
+  receive_message: live,
+  receive_file: live,
+  message_updated: ({ message } = {}) => message && applyMessage(message),
+  message_deleted: (event) => event && applyDeleted(event),
+  reaction_added: (event) => event && applyReaction(event, true),
+  reaction_removed: (event) => event && applyReaction(event, false),
+  read: (event) => event && readEvent(event),
+  group_created: ({ group } = {}) => {
+    if (!group) return;
+    upsertChat(group);
+    learnMembers([group]);
+    renderChatList();
+  },
+  added_to_group: ({ group } = {}) => {
+    if (!group) return;
+    upsertChat(group);
+    learnMembers([group]);
+    renderChatList();
+    toast(`You were added to ${chatTitle(group)}`);
+  },
+  member_added: ({ group_id: groupId, member } = {}) => {
+    const chat = state.chats.get(groupId);
+    if (!chat || !member) return refreshChats();
+    if (!chat.members.some((m) => m.user_id === member.user_id)) chat.members.push(member);
+    groupChanged(groupId);
+    if (state.view?.chatId === groupId) {
+      renderHeader();
+      if (!addedHere(groupId, member.user_id)) toast(`${member.display_name} joined ${chatTitle(chat)}`);
+    }
+    return undefined;
+  },
+  group_updated: ({ group } = {}) => {
+    if (group && !applyGroup(group)) refreshChats();
+  },
+  member_removed: (event) => event && memberRemoved(event),
+  member_role_changed: (event) => event && roleChanged(event),
+};
+
+// A cursor the server no longer keeps: everything afresh.
+async function reloadAll() {
+  await loadLists();
+  if (state.view?.chatId && state.chats.has(state.view.chatId)) await openChat(state.view.chatId);
+}
+
 // handlers: { signedOut(reason, record), applyUser(user) }
 export function connect(handlers) {
   page = { ...page, ...handlers };
-  const socket = window.io({ auth: { token: state.token } });
+  socketToken = state.token;
+  const socket = window.io({ auth: (cb) => cb(handshakeAuth(socketToken)) });
   state.socket = socket;
   let connectedBefore = false;
   let refused = false; // a connect was refused since the last connect: refreshed once already
+  let replayed = false; // this connection's caught_up or sync_required has come
+  let replayTimer = null;
   socket.on('connect', () => {
     refused = false;
     setConnection('online', true);
-    catchUp(state.lastSeen, connectedBefore);
+    const reconnected = connectedBefore;
     connectedBefore = true;
+    if (!catchUpOn()) {
+      catchUp(state.lastSeen, reconnected);
+      return;
+    }
+    // The server replays what was missed, then says caught_up (or
+    // sync_required); one that says neither did not take auth.since.
+    clearTimeout(replayTimer);
+    if (!replayed) {
+      replayTimer = setTimeout(() => {
+        if (state.socket === socket && socket.connected && !replayed) catchUp(state.lastSeen, reconnected);
+      }, REPLAY_WAIT);
+    }
+  });
+  socket.on('caught_up', ({ seq } = {}) => {
+    if (state.socket !== socket) return;
+    replayed = true;
+    clearTimeout(replayTimer);
+    caughtUp(seq);
+    // Presence is no chat event: the People list afresh.
+    if (!listsLoaded()) loadLists().catch((err) => toast(err.message, 'error'));
+    else refreshUsers();
+  });
+  socket.on('sync_required', async () => {
+    if (state.socket !== socket) return;
+    replayed = true;
+    clearTimeout(replayTimer);
+    const ok = await pageEvents(chatEvents, reloadAll);
+    if (state.socket !== socket) return;
+    if (!ok) {
+      // Could not page the missed events: connect again later (sync_required again).
+      socket.disconnect();
+      setTimeout(() => state.socket === socket && socket.connect(), 5000);
+      return;
+    }
+    refreshUsers();
   });
   socket.on('disconnect', (reason) => {
+    replayed = false;
+    clearTimeout(replayTimer);
     if (state.socket !== socket) return;
     setConnection('offline: reconnecting…', false);
     // The server closed it on purpose: try again (a bad token then logs out).
@@ -61,7 +163,7 @@ export function connect(handlers) {
       return;
     }
     refused = true;
-    const used = socket.auth?.token;
+    const used = socketToken;
     let fresh;
     try {
       fresh = await refreshedToken(used);
@@ -71,7 +173,7 @@ export function connect(handlers) {
       return;
     }
     if (state.socket !== socket || !fresh) return; // signed out meanwhile
-    socket.auth = { token: fresh };
+    socketToken = fresh;
     socket.connect();
   });
   // This session was revoked (logged out elsewhere, signed out from another
@@ -86,17 +188,12 @@ export function connect(handlers) {
       sessionRevokedElsewhere(sessionId);
     }
   });
-  socket.on('user_updated', ({ user } = {}) => {
-    if (user) page.applyUser(user);
-  });
-  socket.on('receive_message', live);
-  socket.on('receive_file', live);
-  socket.on('message_updated', ({ message } = {}) => message && applyMessage(message));
-  socket.on('message_deleted', (event) => event && applyDeleted(event));
-  socket.on('reaction_added', (event) => event && applyReaction(event, true));
-  socket.on('reaction_removed', (event) => event && applyReaction(event, false));
+  for (const [event, handler] of Object.entries(chatEvents)) {
+    socket.on(event, (payload) => {
+      if (state.socket === socket) deliver(event, payload, handler);
+    });
+  }
   socket.on('typing', typingEvent);
-  socket.on('read', readEvent);
   socket.on('presence', ({ user_id: userId, online, last_seen_at: lastSeenAt }) => {
     const user = state.users.get(userId);
     if (!user) {
@@ -107,27 +204,6 @@ export function connect(handlers) {
     renderPeople();
     renderChatList();
     renderHeader();
-  });
-  socket.on('group_created', ({ group }) => {
-    upsertChat(group);
-    learnMembers([group]);
-    renderChatList();
-  });
-  socket.on('added_to_group', ({ group }) => {
-    upsertChat(group);
-    learnMembers([group]);
-    renderChatList();
-    toast(`You were added to ${chatTitle(group)}`);
-  });
-  socket.on('member_added', ({ group_id: groupId, member }) => {
-    const chat = state.chats.get(groupId);
-    if (!chat) return refreshChats();
-    if (!chat.members.some((m) => m.user_id === member.user_id)) chat.members.push(member);
-    if (state.view?.chatId === groupId) {
-      renderHeader();
-      if (!addedHere(groupId, member.user_id)) toast(`${member.display_name} joined ${chatTitle(chat)}`);
-    }
-    return undefined;
   });
 }
 

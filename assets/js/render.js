@@ -107,6 +107,7 @@ export function renderHeader() {
   fillAvatar($('chat-avatar'), title, picId ?? 0, kind);
   const role = chat ? myRole(chat) : null;
   $('add-people').hidden = !(chat?.kind === 'group' && (role === 'owner' || role === 'admin'));
+  $('group-settings').hidden = chat?.kind !== 'group';
   $('messages').classList.toggle('group-chat', chat?.kind === 'group');
 }
 

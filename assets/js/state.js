@@ -13,6 +13,7 @@ export const state = {
   lastSeen: 0, // highest message id received: the /sync cursor
   syncing: false, // while true, lastSeen is not moved (a gap may lie below)
   seenWhileSyncing: 0,
+  seq: 0, // seq of the last chat event applied: the catch-up cursor (catchup.js)
 };
 
 export function reset() {
@@ -29,6 +30,7 @@ export function reset() {
     lastSeen: 0,
     syncing: false,
     seenWhileSyncing: 0,
+    seq: 0,
   });
 }
 

@@ -10,7 +10,6 @@ use super::AuthUser;
 use super::routes::{AuthBody, Me, auth_body, grant, required};
 use crate::domain::{DisplayName, Password, PathId, Session, Username};
 use crate::error::{ApiJson, AppError, ErrorResponse, Result};
-use crate::events::Event;
 use crate::protection::PeerAddr;
 use crate::respond::Reply;
 use crate::state::AppState;
@@ -45,7 +44,7 @@ pub(super) async fn sessions(State(state): State<AppState>, caller: AuthUser) ->
         }
     }
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(b.id.cmp(&a.id)));
-    Ok(Reply::ok(&state, SessionList { sessions }))
+    Ok(Reply::ok(&state, caller.id, SessionList { sessions }))
 }
 
 /// Sign one of the caller's sessions out (the current one too): its tokens
@@ -100,18 +99,11 @@ pub(super) async fn update_me(
         .rename(
             caller.id,
             name,
-            Box::new(move |renamed| {
-                if renamed.changed {
-                    outbox.publish(Event::UserUpdated {
-                        user: Box::new(renamed.user.clone()),
-                        user_ids: renamed.audience.clone(),
-                    });
-                }
-            }),
+            Box::new(move |renamed| outbox.publish_logged(&renamed.events, None)),
         )
         .await?;
     let user = crate::presence::decorate_one(&*state.presence, renamed.user).await;
-    Ok(Reply::ok(&state, Me { user }))
+    Ok(Reply::ok(&state, caller.id, Me { user }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -171,5 +163,5 @@ pub(super) async fn change_password(
         .await?;
     super::revoked(&state, revoked).await;
     let body = auth_body(&state, user, &session, refresh_token).await?;
-    Ok(Reply::ok(&state, body))
+    Ok(Reply::ok(&state, caller.id, body))
 }

@@ -179,8 +179,9 @@ async fn register(
     };
     let session = new_session(&state, peer.ip(), &headers, device_name, refresh);
     let (user, session) = state.store.register(new, session).await?;
+    let viewer = user.id;
     let body = auth_body(&state, user, &session, refresh_token).await?;
-    Ok(Reply::created(&state, body))
+    Ok(Reply::created(&state, viewer, body))
 }
 
 /// Log in, opening a session; an unknown user and a wrong password look the
@@ -219,8 +220,9 @@ async fn login(
     let (refresh_token, refresh) = grant(&state)?;
     let new = new_session(&state, peer.ip(), &headers, device_name, refresh);
     let session = state.store.open_session(account.user.id, new).await?;
+    let viewer = account.user.id;
     let body = auth_body(&state, account.user, &session, refresh_token).await?;
-    Ok(Reply::ok(&state, body))
+    Ok(Reply::ok(&state, viewer, body))
 }
 
 /// Spend a refresh token for a new access token and refresh token. A
@@ -259,8 +261,9 @@ async fn refresh(
     match state.store.refresh(hash, next).await? {
         Refreshed::Rotated { user, session } => {
             state.limits.shared.login_succeeded(attempt).await;
+            let viewer = user.id;
             let body = auth_body(&state, user, &session, refresh_token).await?;
-            Ok(Reply::ok(&state, body))
+            Ok(Reply::ok(&state, viewer, body))
         }
         Refreshed::Reused { session_id } => {
             tracing::warn!(
@@ -308,5 +311,5 @@ async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Reply<Me>
         .await?
         .ok_or(AppError::Unauthorized("the token's user no longer exists"))?;
     let user = crate::presence::decorate_one(&*state.presence, user).await;
-    Ok(Reply::ok(&state, Me { user }))
+    Ok(Reply::ok(&state, caller.id, Me { user }))
 }

@@ -85,6 +85,7 @@ async fn send_message(
 /// 201 with a new message, 200 with the earlier one for a repeated
 /// `client_id`: both doors that send (this and `POST /uploads`).
 pub fn sent_reply(state: &AppState, sent: crate::store::Sent) -> Reply<MessageResponse> {
+    let viewer = sent.message.sender_id;
     let status = if sent.created {
         StatusCode::CREATED
     } else {
@@ -93,6 +94,7 @@ pub fn sent_reply(state: &AppState, sent: crate::store::Sent) -> Reply<MessageRe
     Reply::with_status(
         status,
         state,
+        viewer,
         MessageResponse {
             message: sent.message,
         },
@@ -113,7 +115,7 @@ signable_fields!(ChatList { chats });
     ))]
 async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<Reply<ChatList>> {
     let chats = list_chats(&state, caller.id).await?;
-    Ok(Reply::ok(&state, ChatList { chats }))
+    Ok(Reply::ok(&state, caller.id, ChatList { chats }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -148,6 +150,7 @@ async fn show(
     } = history(&state, caller.id, chat_id, page, Expect::AnyChat).await?;
     Ok(Reply::ok(
         &state,
+        caller.id,
         ChatHistory {
             chat,
             messages,
@@ -181,7 +184,7 @@ async fn read(
 ) -> Result<Reply<ReadMarker>> {
     let message_id = required_id(body.message_id, "message_id")?;
     let marker = mark_read(&state, caller.id, chat_id, message_id).await?;
-    Ok(Reply::ok(&state, marker))
+    Ok(Reply::ok(&state, caller.id, marker))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -205,5 +208,5 @@ async fn catch_up(
 ) -> Result<Reply<SyncResponse>> {
     let (after, limit) = query.parse()?;
     let (messages, has_more) = sync(&state, caller.id, after, limit).await?;
-    Ok(Reply::ok(&state, SyncResponse { messages, has_more }))
+    Ok(Reply::ok(&state, caller.id, SyncResponse { messages, has_more }))
 }

@@ -3,7 +3,6 @@
 
 use crate::domain::{Chat, HistoryPage, Message, ReadMarker};
 use crate::error::Result;
-use crate::events::Event;
 use crate::state::AppState;
 use crate::store::{Expect, History};
 
@@ -49,15 +48,7 @@ pub async fn mark_read(state: &AppState, user_id: i64, chat_id: i64, message_id:
             user_id,
             chat_id,
             message_id,
-            Box::new(move |marked| {
-                if marked.moved {
-                    outbox.publish(Event::Read {
-                        chat_id: marked.marker.chat_id,
-                        user_id,
-                        message_id: marked.marker.message_id,
-                    });
-                }
-            }),
+            Box::new(move |marked| outbox.publish_logged(&marked.events, None)),
         )
         .await?;
     Ok(marked.marker)

@@ -62,10 +62,7 @@ fn publish_sent(outbox: &Outbox, sent: &Sent, origin: Origin) {
             user_ids: user_ids.clone(),
         });
     }
-    outbox.publish(Event::Message {
-        message: Box::new(sent.message.clone()),
-        except: origin,
-    });
+    outbox.publish_logged(&sent.events, origin);
 }
 
 /// Stores a message and, once committed, broadcasts it to the chat: the one

@@ -208,6 +208,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_FILE_URL_TTL", default_value = "24h", value_parser = parse_duration)]
     pub file_url_ttl: Duration,
 
+    /// How long chat events are kept for catch-up (`GET /events`, replay on
+    /// connect): a number with s, m, h or d. A `since` older than that is
+    /// 410 `cursor_expired`.
+    #[arg(long, env = "CHAT_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub event_retention: Duration,
+
     /// Largest JSON request body, in bytes (413 above it).
     #[arg(long, env = "CHAT_MAX_JSON_BYTES", default_value_t = 256 * 1024)]
     pub max_json_bytes: usize,

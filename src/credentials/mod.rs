@@ -8,7 +8,7 @@ mod passwords;
 mod sessions;
 mod tokens;
 
-pub use file_urls::{FileSigner, Signable};
+pub use file_urls::{FileSigner, Signable, has_attachment};
 pub use passwords::PasswordHasher;
 pub use sessions::{Known, NoBus, RevocationBus, SessionCache, TOUCH_EVERY};
 pub use tokens::{

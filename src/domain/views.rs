@@ -127,6 +127,19 @@ impl Role {
         }
     }
 
+    /// A role as a request names it: `owner`, `admin` or `member`.
+    pub fn parse(raw: Option<&str>) -> crate::error::Result<Self> {
+        match raw {
+            Some("owner") => Ok(Role::Owner),
+            Some("admin") => Ok(Role::Admin),
+            Some("member") => Ok(Role::Member),
+            Some(_) => Err(crate::error::AppError::validation(
+                "role must be owner, admin or member",
+            )),
+            None => Err(crate::error::AppError::validation("role is required")),
+        }
+    }
+
     /// Owners and admins manage a group's members.
     pub fn can_manage_members(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
@@ -226,6 +239,9 @@ pub struct Message {
     #[serde(skip)]
     #[schema(ignore)]
     pub reaction_rows: i64,
+    /// The `seq` of its latest change (its sending, an edit, a deletion, a
+    /// reaction); 0 for a message older than the event log.
+    pub seq: i64,
 }
 
 impl Message {

@@ -8,7 +8,6 @@
 
 use crate::domain::Message;
 use crate::error::Result;
-use crate::events::{Event, Outbox};
 use crate::limits::Limit;
 use crate::state::AppState;
 use crate::store::{Change, Changed, Effect, MessageChange};
@@ -31,7 +30,7 @@ pub async fn change_message(
                 message_id,
                 change,
             },
-            Box::new(move |changed| publish(&outbox, changed)),
+            Box::new(move |changed: &Changed| outbox.publish_logged(&changed.events, None)),
         )
         .await?;
     if let Some(Effect::Deleted {
@@ -66,35 +65,6 @@ pub async fn react(
     add: bool,
 ) -> Result<Message> {
     change_message(state, user_id, message_id, Change::React { emoji, add }).await
-}
-
-fn publish(outbox: &Outbox, changed: &Changed) {
-    let Some(effect) = &changed.effect else { return };
-    let message = &changed.message;
-    let event = match effect {
-        Effect::Edited => Event::MessageUpdated {
-            message: Box::new(message.clone().without_me()),
-        },
-        Effect::Deleted { .. } => Event::MessageDeleted {
-            chat_id: message.chat_id,
-            message_id: message.id,
-            deleted_at: message.deleted_at.unwrap_or_else(crate::domain::Timestamp::now),
-        },
-        Effect::Reacted {
-            user_id,
-            emoji,
-            count,
-            added,
-        } => Event::Reaction {
-            chat_id: message.chat_id,
-            message_id: message.id,
-            user_id: *user_id,
-            emoji: emoji.clone(),
-            count: *count,
-            added: *added,
-        },
-    };
-    outbox.publish(event);
 }
 
 /// Removes a blob no attachment referred to when its message was deleted,

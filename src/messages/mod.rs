@@ -56,7 +56,7 @@ async fn edit_message(
     // A bad body is told only once the access checks have passed.
     let text = body.map(|ApiJson(body)| body.text);
     let message = edit(&state, caller.id, message_id, text).await?;
-    Ok(Reply::ok(&state, MessageResponse { message }))
+    Ok(Reply::ok(&state, caller.id, MessageResponse { message }))
 }
 
 /// Delete a message (yours; in a group, the owner and admins may delete
@@ -77,7 +77,7 @@ async fn delete_message(
     PathId(message_id): PathId,
 ) -> Result<Reply<MessageResponse>> {
     let message = delete(&state, caller.id, message_id).await?;
-    Ok(Reply::ok(&state, MessageResponse { message }))
+    Ok(Reply::ok(&state, caller.id, MessageResponse { message }))
 }
 
 /// `/messages/{message_id}/reactions/{emoji}`: a positive id and the emoji
@@ -120,7 +120,7 @@ async fn add_reaction(
     path: ReactionPath,
 ) -> Result<Reply<MessageResponse>> {
     let message = react(&state, caller.id, path.message_id, path.emoji, true).await?;
-    Ok(Reply::ok(&state, MessageResponse { message }))
+    Ok(Reply::ok(&state, caller.id, MessageResponse { message }))
 }
 
 /// Take back your reaction.
@@ -142,5 +142,5 @@ async fn remove_reaction(
     path: ReactionPath,
 ) -> Result<Reply<MessageResponse>> {
     let message = react(&state, caller.id, path.message_id, path.emoji, false).await?;
-    Ok(Reply::ok(&state, MessageResponse { message }))
+    Ok(Reply::ok(&state, caller.id, MessageResponse { message }))
 }

@@ -9,6 +9,13 @@
 //! joined can therefore reach the client just before its connect packet;
 //! socket.io-client keeps such events (its receive buffer) and hands them
 //! over once connected, so nothing sent after the join is missed.
+//!
+//! A socket that connects with `auth.since` (v2) joins its rooms only once
+//! it has caught up: the connect handler sends it the events it missed,
+//! then `caught_up` (or `sync_required`), and hands it over to live
+//! delivery with no gap and no duplicate (see `live`).
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -16,7 +23,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
 use super::handlers;
+use super::live::{self, Live};
 use crate::auth::{self, AuthUser};
+use crate::credentials::has_attachment;
 use crate::domain::Timestamp;
 use crate::error::AppError;
 use crate::presence::Admission;
@@ -63,6 +72,29 @@ pub fn session_room(session_id: i64) -> String {
     format!("session:{session_id}")
 }
 
+/// The most missed events a connect replays; more is `sync_required`.
+const REPLAY_MAX: u32 = 1000;
+
+/// A socket that asked to catch up from `since`.
+#[derive(Debug, Clone, Copy)]
+struct Replay {
+    since: i64,
+}
+
+/// `auth.since`: a non-negative integer, or its decimal digits; anything
+/// else asks for no replay.
+fn handshake_since(auth: &serde_json::Value) -> Option<i64> {
+    match auth.get("since")? {
+        serde_json::Value::Number(n) => n.as_i64().filter(|&n| n >= 0),
+        serde_json::Value::String(s)
+            if !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
 /// The token from `auth.token`, an `Authorization: Bearer` header, or a
 /// `token` query parameter, in that order.
 fn handshake_token<A: Adapter>(socket: &SocketRef<A>, auth: &serde_json::Value) -> Option<String> {
@@ -98,6 +130,7 @@ pub async fn admit<A: Adapter>(
     io: SocketIo<A>,
     TryData(auth): TryData<serde_json::Value>,
     State(state): State<AppState>,
+    State(live): State<Arc<Live>>,
 ) -> Result<(), Refused> {
     let auth = auth.unwrap_or(serde_json::Value::Null);
     let token = handshake_token(&socket, &auth).ok_or(Refused::Unauthorized)?;
@@ -146,12 +179,22 @@ pub async fn admit<A: Adapter>(
     };
     // The user room first, then the chats: a chat created after the read
     // above reaches this socket through the user room (see the relay).
-    socket.join(user_room(user_id));
     socket.join(session_room(user.session_id));
-    socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
+    match handshake_since(&auth) {
+        Some(since) => {
+            // The rooms wait for the replay (see the connect handler).
+            live.begin_replay(socket.id, user_id);
+            socket.extensions.insert(Replay { since });
+        }
+        None => {
+            socket.join(user_room(user_id));
+            socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
+        }
+    }
     // Revoked between the check and the join: the revocation's kick may
     // have missed this socket.
     if state.sessions.is_revoked(user.session_id) {
+        live.forget(socket.id);
         if let Err(e) = state.presence.disconnect(user_id).await {
             tracing::debug!(error = %e, "presence unavailable while refusing a revoked session");
         }
@@ -169,15 +212,83 @@ pub async fn admit<A: Adapter>(
     Ok(())
 }
 
-/// The connect handler proper: nothing left to do (see the module docs).
-pub async fn connected() {}
+/// The connect handler proper, which runs once the client knows it is
+/// connected: a socket that asked to catch up does (see the module docs).
+pub async fn connected<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    State(live): State<Arc<Live>>,
+) {
+    let (Some(Replay { since }), Some(user)) = (
+        socket.extensions.get::<Replay>(),
+        socket.extensions.get::<AuthUser>(),
+    ) else {
+        return;
+    };
+    replay(&socket, &state, &live, user.id, since).await;
+}
+
+#[derive(Serialize)]
+struct CaughtUp {
+    seq: i64,
+}
+
+#[derive(Serialize)]
+struct SyncRequired {
+    since: i64,
+}
+
+/// Sends the events after `since`, then `caught_up`, and joins the rooms;
+/// or `sync_required` when there are too many or they are no longer kept.
+async fn replay<A: Adapter>(socket: &SocketRef<A>, state: &AppState, live: &Live, user_id: i64, since: i64) {
+    let page = state.store.events_for(user_id, since, REPLAY_MAX).await;
+    // Read again: a chat joined since the middleware's read is in.
+    let chat_ids = match chats::chat_ids(state, user_id).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            e.log_if_internal();
+            Vec::new()
+        }
+    };
+    let join = || {
+        socket.join(user_room(user_id));
+        socket.join(chat_ids.iter().map(|&id| chat_room(id)).collect::<Vec<_>>());
+    };
+    match page {
+        Ok(page) if !page.has_more => {
+            for event in &page.events {
+                live::send(socket, &state.files, event, has_attachment(&event.data));
+            }
+            let through = page.latest_seq;
+            live.finish_replay(socket, &state.files, through, true, join, || {
+                if let Err(e) = socket.emit("caught_up", &CaughtUp { seq: through }) {
+                    tracing::debug!(error = %e, "caught_up did not reach its socket");
+                }
+            });
+            metrics::counter!("chat_events_replayed_total").increment(page.events.len() as u64);
+        }
+        other => {
+            if let Err(e) = &other
+                && !matches!(e, AppError::CursorExpired(_))
+            {
+                e.log_if_internal();
+            }
+            if let Err(e) = socket.emit("sync_required", &SyncRequired { since }) {
+                tracing::debug!(error = %e, "sync_required did not reach its socket");
+            }
+            live.finish_replay(socket, &state.files, since, false, join, || {});
+        }
+    }
+}
 
 async fn leave<A: Adapter>(
     socket: SocketRef<A>,
     io: SocketIo<A>,
     State(state): State<AppState>,
+    State(live): State<Arc<Live>>,
     Extension(user): Extension<AuthUser>,
 ) {
+    live.forget(socket.id);
     metrics::gauge!("chat_sockets_connected").decrement(1.0);
     match state.presence.disconnect(user.id).await {
         Ok(true) => {

@@ -44,7 +44,7 @@ async fn reply<A: Adapter, T: Serialize + Signable>(
     {
         tracing::error!(event, sid = %socket.id, user_id, cause, "internal error");
     }
-    answer(ack, outcome.map(|value| state.files.signed(value)));
+    answer(ack, outcome.map(|value| state.files.signed(value, user_id)));
 }
 
 /// Puts every handler on a freshly admitted socket.
@@ -53,6 +53,7 @@ pub fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.on("group_message", group_message::<A>);
     socket.on("create_group", create_group::<A>);
     socket.on("join_group", join_group::<A>);
+    socket.on("leave_group", leave_group::<A>);
     socket.on("send_file", send_file::<A>);
     socket.on("typing", typing::<A>);
     socket.on("mark_read", mark_read::<A>);
@@ -218,6 +219,23 @@ async fn join_group<A: Adapter>(
         Ok(GroupAck { group })
     };
     reply(ack, "join_group", &socket, &state, user.id, outcome).await;
+}
+
+/// Leaves a group (v2): the user's sockets are out of its room, on every
+/// node, before the ack.
+async fn leave_group<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Payload(body): Payload<GroupRef>,
+    ack: AckSender<A>,
+) {
+    let outcome = async {
+        let group_id = required_id(body?.group_id, "group_id")?;
+        groups::leave(&state, user.id, group_id).await?;
+        Ok(Nothing {})
+    };
+    reply(ack, "leave_group", &socket, &state, user.id, outcome).await;
 }
 
 #[derive(Deserialize)]

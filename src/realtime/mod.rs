@@ -1,10 +1,13 @@
 //! Real time over Socket.IO v4: the connect middleware and event handlers
-//! (doors onto the same domain operations as REST), and the relay through
-//! which committed changes (`events`) reach sockets in commit order.
+//! (doors onto the same domain operations as REST), the relay through
+//! which committed changes (`events`) reach sockets in commit order, live
+//! delivery with the replay on connect (`live`), and the other nodes'
+//! events (`fanout`).
 
 mod connect;
-mod deliveries;
+mod fanout;
 mod handlers;
+mod live;
 mod payload;
 mod relay;
 
@@ -24,7 +27,8 @@ use crate::cluster::{Cluster, HealingDriver};
 
 use crate::events::Event;
 use crate::state::AppState;
-use deliveries::DeliveryNotes;
+use fanout::Fanout;
+use live::Live;
 
 /// How far past the upload limit a socket payload may go and still be
 /// answered (with `payload_too_large`) instead of refused by the protocol.
@@ -108,10 +112,14 @@ pub async fn attach(
     events: mpsc::UnboundedReceiver<Event>,
     cluster: Option<&Cluster>,
 ) -> std::io::Result<(axum::Router, Closer)> {
+    let live = Arc::new(Live::default());
     let Some(cluster) = cluster else {
-        let (layer, io) = configure(SocketIo::builder(), &state).build_layer();
-        io.ns("/", connect::connected.with(connect::admit::<LocalAdapter>));
-        return Ok((router.layer(layer), run(io, state, events, None)));
+        let (layer, io) = configure(SocketIo::builder(), &state, &live).build_layer();
+        io.ns(
+            "/",
+            connect::connected::<LocalAdapter>.with(connect::admit::<LocalAdapter>),
+        );
+        return Ok((router.layer(layer), run(io, state, live, events, None)));
     };
     let driver = HealingDriver::connect(cluster.client.clone())
         .await
@@ -121,27 +129,37 @@ pub async fn attach(
         RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", cluster.prefix)),
     );
     type Clustered = CustomRedisAdapter<Emitter, HealingDriver>;
-    let (layer, io) = configure(SocketIo::builder(), &state)
+    let (layer, io) = configure(SocketIo::builder(), &state, &live)
         .with_adapter::<Clustered>(adapter)
         .build_layer();
-    io.ns("/", connect::connected.with(connect::admit::<Clustered>))
-        .await
-        .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
+    io.ns(
+        "/",
+        connect::connected::<Clustered>.with(connect::admit::<Clustered>),
+    )
+    .await
+    .map_err(|e| std::io::Error::other(format!("--redis-url (adapter): {e}")))?;
     let upkeep = tokio::spawn(presence_upkeep(io.clone(), state.clone(), cluster.heartbeat));
-    let (notes, counting) =
-        deliveries::start(io.clone(), driver.clone(), &cluster.prefix, &cluster.node).await?;
+    let (fanout, delivering) = Fanout::start(
+        io.clone(),
+        Arc::clone(&state.files),
+        Arc::clone(&live),
+        driver.clone(),
+        &cluster.prefix,
+        &cluster.node,
+    )
+    .await?;
     let from_others = state.clone();
     let revocations =
         crate::cluster::revocations::listen(driver, &cluster.prefix, &cluster.node, move |ids| {
             crate::auth::apply_revocations(&from_others, &ids)
         })
         .await?;
-    let close = run(io, state, events, Some(notes));
+    let close = run(io, state, live, events, Some(fanout));
     Ok((
         router.layer(layer),
         Box::new(move || {
             upkeep.abort();
-            counting.abort();
+            delivering.abort();
             revocations.abort();
             close()
         }),
@@ -149,7 +167,11 @@ pub async fn attach(
 }
 
 /// Every setting but the adapter.
-fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: &AppState) -> SocketIoBuilder<A> {
+fn configure<A: Adapter>(
+    builder: SocketIoBuilder<A>,
+    state: &AppState,
+    live: &Arc<Live>,
+) -> SocketIoBuilder<A> {
     // A send_file payload carries the whole file: let through a little more
     // than the upload limit, so that a file just over it gets a clean
     // `payload_too_large` ack rather than a closed connection.
@@ -157,6 +179,7 @@ fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: &AppState) -> Socke
     let max_file_usize = usize::try_from(max_file).unwrap_or(usize::MAX);
     builder
         .with_state(state.clone())
+        .with_state(Arc::clone(live))
         .max_buffer_size(SOCKET_BUFFER)
         .ping_interval(state.config.ping_interval)
         .ping_timeout(state.config.ping_timeout)
@@ -173,10 +196,17 @@ fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: &AppState) -> Socke
 fn run<A: Adapter>(
     io: SocketIo<A>,
     state: AppState,
+    live: Arc<Live>,
     events: mpsc::UnboundedReceiver<Event>,
-    notes: Option<DeliveryNotes>,
+    fanout: Option<Fanout>,
 ) -> Closer {
-    tokio::spawn(relay::run(io.clone(), Arc::clone(&state.files), events, notes));
+    tokio::spawn(relay::run(
+        io.clone(),
+        Arc::clone(&state.files),
+        live,
+        events,
+        fanout,
+    ));
     Box::new(move || {
         Box::pin(async move {
             state.presence.leave_cluster().await;

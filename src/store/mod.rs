@@ -28,9 +28,10 @@ use crate::config::{Config, Database};
 use crate::domain::words::SearchQuery;
 use crate::domain::{
     Attachment, Chat, ChatTarget, ClientId, DisplayName, FileName, GroupName, HistoryPage, Member, Message,
-    MessageText, ReadMarker, Session, Timestamp, User, Username,
+    MessageText, ReadMarker, Role, Session, Timestamp, User, Username,
 };
 use crate::error::Result;
+use crate::events::Logged;
 
 /// Runs after a write has committed, in commit order (see the module docs).
 pub type Then<T> = Box<dyn FnOnce(&T) + Send + 'static>;
@@ -133,11 +134,12 @@ pub enum Refreshed {
 }
 
 /// A display name change: the user after it, whether anything changed, and
-/// who must hear of it (the users sharing a chat, the user included).
+/// the event that tells the users sharing a chat (the user included).
 pub struct Renamed {
     pub user: User,
     pub changed: bool,
-    pub audience: Vec<i64>,
+    /// `user_updated`, when it changed.
+    pub events: Vec<Logged>,
 }
 
 /// A page of the user directory: ids after `after`, optionally filtered by
@@ -200,8 +202,10 @@ pub enum Change {
 pub struct Changed {
     /// The message afterwards, as the actor sees it (`me` filled in).
     pub message: Message,
-    /// What to tell the chat; `None` when nothing changed (a repeat).
+    /// What changed; `None` when nothing did (a repeat).
     pub effect: Option<Effect>,
+    /// What tells the chat.
+    pub events: Vec<Logged>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +254,8 @@ pub struct Sent {
     /// Set when this send created the direct chat: its members, whose
     /// sockets must join the chat's room before the message goes out.
     pub new_chat_members: Option<Vec<i64>>,
+    /// `receive_message` / `receive_file` (none for a repeat).
+    pub events: Vec<Logged>,
 }
 
 /// The answer to "may this sender send to that target?", asked before the
@@ -266,6 +272,8 @@ pub struct ReadMarked {
     /// The marker in force afterwards (it never moves back).
     pub marker: ReadMarker,
     pub moved: bool,
+    /// `read`, when it moved.
+    pub events: Vec<Logged>,
 }
 
 /// A group about to be created: `members` exist and exclude the owner.
@@ -288,8 +296,55 @@ pub struct AddMember {
 /// member does, and the new member's entry.
 pub struct MemberAdded {
     pub for_actor: Chat,
-    pub for_new_member: Chat,
     pub member: Member,
+    /// `member_added` to the members before, `added_to_group` to the new one.
+    pub events: Vec<Logged>,
+}
+
+/// A created group as its owner sees it, and `group_created`.
+pub struct GroupCreated {
+    pub group: Chat,
+    pub events: Vec<Logged>,
+}
+
+/// A change to a group (v2) by `actor`.
+pub struct GroupChange {
+    pub actor: i64,
+    pub group_id: i64,
+    pub action: GroupAction,
+}
+
+pub enum GroupAction {
+    /// The new name as sent, checked once the actor is known to be a
+    /// member (as edits are).
+    Rename(Result<GroupName>),
+    Leave,
+    Remove {
+        user_id: i64,
+    },
+    /// The role as sent (checked likewise).
+    SetRole {
+        user_id: i64,
+        role: Result<Role>,
+    },
+}
+
+/// What a group change did.
+pub struct GroupChanged {
+    /// The group as the actor sees it afterwards (`None` once they left).
+    pub group: Option<Chat>,
+    /// Who is out of the group now: their sockets leave its room.
+    pub gone: Vec<i64>,
+    /// What tells the members (none when nothing changed).
+    pub events: Vec<Logged>,
+}
+
+/// One page of a user's event log.
+pub struct EventPage {
+    pub events: Vec<Logged>,
+    pub has_more: bool,
+    /// The newest `seq` when the page was read.
+    pub latest_seq: i64,
 }
 
 #[async_trait]
@@ -409,9 +464,24 @@ pub trait Search: Send + Sync {
 pub trait Groups: Send + Sync {
     /// Creates the group with its owner and members (each must exist: 404
     /// `user_not_found`); returns it as every member sees it.
-    async fn create_group(&self, new: NewGroup, then: Then<Chat>) -> Result<Chat>;
+    async fn create_group(&self, new: NewGroup, then: Then<GroupCreated>) -> Result<GroupCreated>;
     /// The actor must be the owner or an admin.
     async fn add_member(&self, add: AddMember, then: Then<MemberAdded>) -> Result<MemberAdded>;
+    /// Rename, leave, remove, roles (v2), by the rules of
+    /// [`model::check_group_change`].
+    async fn change_group(&self, change: GroupChange, then: Then<GroupChanged>) -> Result<GroupChanged>;
+}
+
+/// The event log (v2): every chat event, kept for the retention period.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// The events `user_id` received after `since`, in `seq` order, at most
+    /// `limit`, read in one snapshot with the latest `seq`; 410
+    /// `cursor_expired` when events after `since` were pruned.
+    async fn events_for(&self, user_id: i64, since: i64, limit: u32) -> Result<EventPage>;
+    /// Drops the events logged before `before` (the newest is always kept,
+    /// so `seq` never goes back); returns the `seq` pruned through.
+    async fn prune_events(&self, before: Timestamp) -> Result<i64>;
 }
 
 #[async_trait]
@@ -428,7 +498,7 @@ pub trait Files: Send + Sync {
 
 /// Everything the server keeps in its database.
 #[async_trait]
-pub trait Store: Users + Sessions + Chats + Messages + Changes + Search + Groups + Files {
+pub trait Store: Users + Sessions + Chats + Messages + Changes + Search + Groups + EventLog + Files {
     /// Ready to serve? (`/healthz`)
     async fn health(&self) -> Result<()>;
     /// The token secret every node shares, kept in the database:

@@ -4,6 +4,8 @@
 
 use crate::domain::{ChatKind, Message, Role, Timestamp};
 use crate::error::{AppError, Result};
+use crate::events::{ChatEvent, Departure};
+use crate::store::{Effect, GroupAction};
 
 /// A `chats` row.
 #[derive(Debug, Clone)]
@@ -116,6 +118,142 @@ pub fn check_react(message: &Message) -> Result<()> {
         return Err(AppError::NotFound(format!("message {} was deleted", message.id)));
     }
     Ok(())
+}
+
+/// The chat event that tells of a message change (`message` as it is
+/// afterwards).
+pub fn change_event(message: &Message, effect: &Effect) -> ChatEvent {
+    match effect {
+        Effect::Edited => ChatEvent::MessageUpdated(message.clone()),
+        Effect::Deleted { .. } => ChatEvent::MessageDeleted {
+            chat_id: message.chat_id,
+            message_id: message.id,
+            deleted_at: message.deleted_at.unwrap_or_else(Timestamp::now),
+        },
+        Effect::Reacted {
+            user_id,
+            emoji,
+            count,
+            added,
+        } => ChatEvent::Reaction {
+            chat_id: message.chat_id,
+            message_id: message.id,
+            user_id: *user_id,
+            emoji: emoji.clone(),
+            count: *count,
+            added: *added,
+        },
+    }
+}
+
+/// What a group change transaction found of the user it acts on: whether
+/// they exist and, if they belong to the group, their role.
+pub struct Target {
+    pub exists: bool,
+    pub role: Option<Role>,
+}
+
+/// What a group change comes to, once its rules have passed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GroupPlan {
+    /// A repeat (the same name, the same role).
+    Nothing,
+    Rename(String),
+    /// `user_id` goes; `role` is what they were (an owner has a successor).
+    Drop {
+        user_id: i64,
+        reason: Departure,
+        role: Role,
+    },
+    /// These members get these roles, in order.
+    Roles(Vec<(i64, Role)>),
+}
+
+/// The rules of group management (v2), in the contract's order. The actor
+/// is a member (checked before). Rename: owner or admin. Leave: anyone.
+/// Remove: not oneself (that is leaving); the owner removes anyone, an
+/// admin plain members only. Roles: the owner only, on another member;
+/// giving `owner` transfers ownership and makes the old owner an admin.
+pub fn plan_group_change(
+    actor_id: i64,
+    actor: &Membership,
+    current_name: Option<&str>,
+    action: GroupAction,
+    target: Option<Target>,
+) -> Result<GroupPlan> {
+    let target_role = |user_id: i64, target: Option<Target>| -> Result<Role> {
+        let target = target.unwrap_or(Target {
+            exists: false,
+            role: None,
+        });
+        if !target.exists {
+            return Err(AppError::UserNotFound(user_id));
+        }
+        target
+            .role
+            .ok_or_else(|| AppError::NotFound(format!("user {user_id} is not a member of this group")))
+    };
+    match action {
+        GroupAction::Rename(name) => {
+            let name = name?;
+            if !actor.role.can_manage_members() {
+                return Err(AppError::Forbidden(
+                    "only the owner or an admin can rename the group".into(),
+                ));
+            }
+            if current_name == Some(name.as_str()) {
+                return Ok(GroupPlan::Nothing);
+            }
+            Ok(GroupPlan::Rename(name.as_str().to_string()))
+        }
+        GroupAction::Leave => Ok(GroupPlan::Drop {
+            user_id: actor_id,
+            reason: Departure::Left,
+            role: actor.role,
+        }),
+        GroupAction::Remove { user_id } => {
+            if user_id == actor_id {
+                return Err(AppError::Forbidden(
+                    "to leave the group, use POST /groups/{group_id}/leave".into(),
+                ));
+            }
+            if !actor.role.can_manage_members() {
+                return Err(AppError::Forbidden(
+                    "only the owner or an admin can remove members".into(),
+                ));
+            }
+            let role = target_role(user_id, target)?;
+            if actor.role == Role::Admin && role != Role::Member {
+                return Err(AppError::Forbidden(
+                    "an admin can remove plain members only".into(),
+                ));
+            }
+            Ok(GroupPlan::Drop {
+                user_id,
+                reason: Departure::Removed,
+                role,
+            })
+        }
+        GroupAction::SetRole { user_id, role } => {
+            let role = role?;
+            if actor.role != Role::Owner {
+                return Err(AppError::Forbidden("only the owner can change roles".into()));
+            }
+            let current = target_role(user_id, target)?;
+            if user_id == actor_id {
+                return Err(AppError::Forbidden(
+                    "the owner cannot change their own role: give owner to another member".into(),
+                ));
+            }
+            Ok(match (current == role, role) {
+                (true, _) => GroupPlan::Nothing,
+                (false, Role::Owner) => {
+                    GroupPlan::Roles(vec![(user_id, Role::Owner), (actor_id, Role::Admin)])
+                }
+                (false, role) => GroupPlan::Roles(vec![(user_id, role)]),
+            })
+        }
+    }
 }
 
 /// Locks of blob keys within one process, striped: two keys may share a

@@ -51,6 +51,7 @@ pub struct MemberRecord {
     pub last_read_message_id: i64,
     pub last_read_seq: i64,
     pub sent_since_read: i64,
+    pub joined_seq: i64,
 }
 
 pub struct AttachmentRecord {
@@ -78,6 +79,7 @@ pub struct MessageRecord {
     pub edited_at: Option<i64>,
     pub deleted_at: Option<i64>,
     pub reaction_count: i64,
+    pub change_seq: i64,
     /// Its attachment's file name: not a column of `messages`, but what
     /// the search index needs beside the text.
     pub filename: Option<String>,
@@ -220,7 +222,10 @@ pub async fn sqlite_to_postgres(
     }
     let source = SqliteStore::open(sqlite_file, SqliteOptions::new(SyncMode::Normal))?;
     let target = PgStore::open(url).await?;
-    let io = |e: crate::error::AppError| std::io::Error::other(e.to_string());
+    // The operator sees the cause of an internal error, which a client never does.
+    let io = |e: crate::error::AppError| {
+        std::io::Error::other(e.internal_cause().map_or_else(|| e.to_string(), str::to_string))
+    };
     let mut report = Vec::new();
     for table in Table::ALL {
         let mut cursor = (0, 0);
@@ -241,6 +246,8 @@ pub async fn sqlite_to_postgres(
         report.push(copied);
     }
     target.continue_identities().await.map_err(io)?;
+    let latest = source.latest_event_seq().await.map_err(io)?;
+    target.continue_events(latest).await.map_err(io)?;
     Ok(report)
 }
 

@@ -224,6 +224,9 @@ async fn stage(state: &AppState, mut field: Field<'_>) -> Result<StagedFile> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct FileQuery {
+    /// The user the URL was signed for (it works while they are a member
+    /// of the file's chat).
+    u: Option<String>,
     /// Expiry of the signature, Unix seconds.
     exp: Option<String>,
     /// The signature, from `attachment.url`.
@@ -287,9 +290,11 @@ async fn download(
     request: Request,
 ) -> Result<Response> {
     let id = parse_id_str(&id, "id")?;
-    let signed = state.files.verify(id, query.exp.as_deref(), query.sig.as_deref());
-    let viewer = if signed {
-        None
+    let signed = state
+        .files
+        .verify(id, query.u.as_deref(), query.exp.as_deref(), query.sig.as_deref());
+    let viewer = if let Some(user) = signed {
+        user
     } else {
         let token = request
             .headers()
@@ -297,9 +302,9 @@ async fn download(
             .and_then(|v| v.to_str().ok())
             .and_then(auth::bearer_token)
             .ok_or(AppError::Unauthorized("missing, bad or expired file signature"))?;
-        Some(auth::authenticate(&state, token).await?.id)
+        auth::authenticate(&state, token).await?.id
     };
-    let attachment = state.store.attachment(id, viewer).await?;
+    let attachment = state.store.attachment(id, Some(viewer)).await?;
 
     let etag = HeaderValue::from_str(&format!("\"{}\"", attachment.sha256)).map_err(AppError::internal)?;
     let not_modified = request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| {

@@ -29,7 +29,8 @@ async fn the_first_message_to_a_user_creates_the_direct_chat() {
     assert!(message["attachment"].is_null());
     assert!(message["client_id"].is_null());
     assert!(message["created_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(message.as_object().unwrap().len(), 13, "{message}");
+    assert_eq!(message.as_object().unwrap().len(), 14, "{message}");
+    assert!(message["seq"].as_i64().unwrap() > 0, "{message}");
     assert_eq!(message["reply_to"], Value::Null);
     assert_eq!(message["reactions"], json!([]));
     let chat_id = message["chat_id"].as_i64().unwrap();

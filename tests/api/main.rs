@@ -3,11 +3,13 @@
 
 mod auth;
 mod blobstore;
+mod catchup;
 mod chats;
 mod cluster;
 mod crash;
 mod errors;
 mod fuzz;
+mod group_admin;
 mod groups;
 mod hardening;
 mod helpers;
@@ -29,6 +31,7 @@ mod sessions;
 mod socket;
 mod storage;
 mod two_nodes;
+mod two_nodes_catchup;
 mod uploads;
 mod users;
 mod wal;

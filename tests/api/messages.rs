@@ -311,7 +311,7 @@ async fn a_deletion_is_a_tombstone_everyone_sees_once() {
         .await;
     assert_eq!(
         event,
-        json!({ "chat_id": group_id, "message_id": id, "deleted_at": tombstone["deleted_at"] })
+        json!({ "chat_id": group_id, "message_id": id, "deleted_at": tombstone["deleted_at"], "seq": tombstone["seq"] })
     );
     owner_socket.expect("message_deleted").await;
 
@@ -439,7 +439,7 @@ async fn reactions_count_per_emoji_with_me_per_viewer() {
     let event = alice_socket.expect("reaction_added").await;
     assert_eq!(
         event,
-        json!({ "chat_id": chat_id, "message_id": id, "user_id": bob.id, "emoji": "👍", "count": 1 })
+        json!({ "chat_id": chat_id, "message_id": id, "user_id": bob.id, "emoji": "👍", "count": 1, "seq": body["message"]["seq"] })
     );
     let (_, body) = app.react(&alice, id, ":tada:", true).await;
     assert_eq!(

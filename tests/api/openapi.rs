@@ -28,6 +28,8 @@ const V2_SECTIONS: &[&str] = &[
     "Sessions and accounts (v2)",
     "Messages: replies, edits, deletions, reactions (v2)",
     "Search (v2)",
+    "Groups: rename, leave, remove, roles (v2)",
+    "Catch-up without gaps (v2)",
 ];
 
 /// The (method, path) pairs in the route tables of `text`, limited to the

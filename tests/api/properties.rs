@@ -93,19 +93,22 @@ proptest! {
     }
 
     #[test]
-    fn signed_urls_verify_and_tampering_fails(id in 1i64..1_000_000_000, name in "\\PC{1,40}", flip in 0usize..43) {
+    fn signed_urls_verify_and_tampering_fails(id in 1i64..1_000_000_000, user in 1i64..1_000_000, name in "\\PC{1,40}", flip in 0usize..43) {
         let signer = FileSigner::new(b"a server secret", std::time::Duration::from_secs(3600));
-        let url = signer.url(id, &name);
+        let url = signer.url(id, &name, user);
         let query = url.split_once('?').unwrap().1;
+        let u = query.split('&').find_map(|p| p.strip_prefix("u=")).unwrap();
         let exp = query.split('&').find_map(|p| p.strip_prefix("exp=")).unwrap();
         let sig = query.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap();
-        prop_assert!(signer.verify(id, Some(exp), Some(sig)));
-        prop_assert!(!signer.verify(id + 1, Some(exp), Some(sig)));
+        prop_assert_eq!(signer.verify(id, Some(u), Some(exp), Some(sig)), Some(user));
+        prop_assert_eq!(signer.verify(id + 1, Some(u), Some(exp), Some(sig)), None);
+        let other = (user + 1).to_string();
+        prop_assert_eq!(signer.verify(id, Some(&other), Some(exp), Some(sig)), None);
         let mut tampered: Vec<char> = sig.chars().collect();
         let i = flip % tampered.len();
         tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
         let tampered: String = tampered.into_iter().collect();
-        prop_assert!(!signer.verify(id, Some(exp), Some(&tampered)));
+        prop_assert_eq!(signer.verify(id, Some(u), Some(exp), Some(&tampered)), None);
     }
 
     #[test]

@@ -334,8 +334,13 @@ async fn mark_read_moves_the_marker_and_tells_the_members() {
         .emit_ack("mark_read", json!({ "chat_id": chat, "message_id": m2["id"] }))
         .await;
     ok(&ack);
-    let read = json!({ "chat_id": chat, "user_id": bob.id, "message_id": m2["id"] });
-    assert_eq!(alice_sock.expect("read").await, read);
+    let told = alice_sock.expect("read").await;
+    assert!(
+        told["seq"].as_i64().unwrap() > m2["seq"].as_i64().unwrap(),
+        "{told}"
+    );
+    let read = json!({ "chat_id": chat, "user_id": bob.id, "message_id": m2["id"], "seq": told["seq"] });
+    assert_eq!(told, read);
     assert_eq!(
         bob_sock.expect("read").await,
         read,

@@ -20,6 +20,8 @@ pub enum Auth<'a> {
     Payload(&'a str),
     Header(&'a str),
     Query(&'a str),
+    /// The token and `since` (v2 catch-up) in the auth payload.
+    Since(&'a str, i64),
 }
 
 enum Incoming {
@@ -67,6 +69,7 @@ impl SocketClient {
         assert!(open.starts_with('0'), "engine open: {open}");
         let connect = match auth {
             Auth::Payload(token) => format!("40{}", json!({ "token": token })),
+            Auth::Since(token, since) => format!("40{}", json!({ "token": token, "since": since })),
             _ => "40".to_string(),
         };
         sink.send(Frame::text(connect)).await.expect("send connect");
@@ -144,6 +147,22 @@ impl SocketClient {
 
     fn send_text(&self, text: String) {
         self.out.send(Frame::text(text)).expect("socket writer alive");
+    }
+
+    /// Waits up to `within` for `event`; `None` if it did not come (for
+    /// asserting that something is not received, after a barrier).
+    pub async fn maybe(&mut self, event: &str, within: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(pos) = self.events.iter().position(|(n, _)| n == event) {
+                return self.events.remove(pos).map(|(_, d)| d);
+            }
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Incoming::Event(name, data))) => self.events.push_back((name, data)),
+                Ok(Some(Incoming::Ack(id, data))) => self.acks.push((id, data)),
+                Ok(Some(Incoming::Closed)) | Ok(None) | Err(_) => return None,
+            }
+        }
     }
 
     pub fn emit(&self, event: &str, data: Value) {
@@ -258,6 +277,16 @@ impl SocketClient {
                 return self.events.remove(pos).map(|(_, d)| d).unwrap_or_default();
             }
             self.pump(deadline, event).await;
+        }
+    }
+
+    /// Waits until some received event (of any name) satisfies `pred`;
+    /// everything stays buffered.
+    pub async fn until(&mut self, pred: impl Fn(&str, &Value) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.events.iter().any(|(n, d)| pred(n, d)) {
+            self.pump(deadline, "an event matching the test's predicate")
+                .await;
         }
     }
 

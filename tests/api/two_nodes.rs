@@ -17,7 +17,7 @@ use crate::helpers::{RedisPrefix, TestApp, database_for, on_postgres, redis_url,
 
 const SECRET: &str = "a secret both nodes share, long enough";
 
-async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>, RedisPrefix) {
+pub async fn two_nodes() -> (Arc<TestApp>, Arc<TestApp>, RedisPrefix) {
     let prefix = RedisPrefix::new();
     let first_dir = Arc::new(tempfile::TempDir::new().expect("temp dir"));
     let url = database_for(first_dir.path())

@@ -111,7 +111,7 @@ async fn each_accepted_type_is_stored_and_served_by_its_signed_url() {
         assert_eq!(attachment.as_object().unwrap().len(), 6);
         let url = attachment["url"].as_str().unwrap();
         assert!(
-            url.starts_with(&format!("/files/{}/{name}?exp=", attachment["id"])),
+            url.starts_with(&format!("/files/{}/{name}?u={}&exp=", attachment["id"], alice.id)),
             "{url}"
         );
 
@@ -379,11 +379,11 @@ async fn signatures_and_tokens_decide_who_gets_a_file() {
 
     let secret = read_secret(&app.data_path()).await;
     let mut derive = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
-    derive.update(b"chat-server file url signing v1");
+    derive.update(b"chat-server file url signing v2");
     let key = derive.finalize().into_bytes();
-    let sign = |exp: i64| {
+    let sign_for = |user: i64, exp: i64| {
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-        mac.update(format!("file:{id}:{exp}").as_bytes());
+        mac.update(format!("file:{id}:{user}:{exp}").as_bytes());
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     };
@@ -391,13 +391,25 @@ async fn signatures_and_tokens_decide_who_gets_a_file() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let fresh = format!("{bare}?exp={}&sig={}", now + 60, sign(now + 60));
+    let sign = |exp: i64| sign_for(bob.id, exp);
+    let fresh = format!("{bare}?u={}&exp={}&sig={}", bob.id, now + 60, sign(now + 60));
     assert_eq!(
         app.fetch(&fresh, None).await.status(),
         StatusCode::OK,
         "the test signs like the server"
     );
-    let expired = format!("{bare}?exp={}&sig={}", now - 1, sign(now - 1));
+    // A URL names the user it was signed for (v2): for an outsider it
+    // opens nothing, and it cannot be moved to another user.
+    let for_eve = format!(
+        "{bare}?u={}&exp={}&sig={}",
+        eve.id,
+        now + 60,
+        sign_for(eve.id, now + 60)
+    );
+    assert_eq!(app.fetch(&for_eve, None).await.status(), StatusCode::FORBIDDEN);
+    let moved = format!("{bare}?u={}&exp={}&sig={}", alice.id, now + 60, sign(now + 60));
+    assert_eq!(app.fetch(&moved, None).await.status(), StatusCode::UNAUTHORIZED);
+    let expired = format!("{bare}?u={}&exp={}&sig={}", bob.id, now - 1, sign(now - 1));
     assert_eq!(app.fetch(&expired, None).await.status(), StatusCode::UNAUTHORIZED);
     // An expired signature is still fine alongside a member's token.
     assert_eq!(

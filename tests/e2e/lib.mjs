@@ -10,17 +10,22 @@ let counter = 0;
 export const unique = (prefix) => `${prefix}${process.pid}x${Date.now() % 1e6}x${++counter}`;
 
 export async function api(method, path, token, body) {
+  return apiAt(BASE, method, path, token, body);
+}
+
+// api() against another server (base URL).
+export async function apiAt(base, method, path, token, body) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-export async function register(prefix = 'u') {
+export async function register(prefix = 'u', base = BASE) {
   const username = unique(prefix).slice(0, 32);
-  const { status, body } = await api('POST', '/auth/register', null, { username, password: 'correct horse' });
+  const { status, body } = await apiAt(base, 'POST', '/auth/register', null, { username, password: 'correct horse' });
   if (status !== 201) throw new Error(`register ${username}: ${status} ${JSON.stringify(body)}`);
   return { id: body.user.id, username, token: body.token };
 }
@@ -32,8 +37,8 @@ export async function send(account, target, text) {
 }
 
 // A connected socket that records every event it receives, in order.
-export function connect(token, transport, extra = {}) {
-  const socket = io(BASE, {
+export function connect(token, transport, extra = {}, base = BASE) {
+  const socket = io(base, {
     auth: token === undefined ? undefined : { token },
     transports: [transport],
     reconnection: false,

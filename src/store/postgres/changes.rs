@@ -8,13 +8,14 @@ use deadpool_postgres::Transaction;
 
 use super::PgStore;
 use super::access::membership;
+use super::log::{self, Audience};
 use super::messages::{message_by_id, message_for};
 use super::rows::{self, execute, row};
 use super::writer::Work;
 use crate::domain::words::IndexedText;
 use crate::domain::{Emoji, MAX_REACTIONS, Message, MessageText, Timestamp, edited_text};
 use crate::error::{AppError, Result};
-use crate::store::model::{check_delete, check_edit, check_react};
+use crate::store::model::{change_event, check_delete, check_edit, check_react};
 use crate::store::{Change, Changed, Changes, Effect, MessageChange, Then};
 
 async fn change(tx: &Transaction<'_>, change: MessageChange) -> Result<Changed> {
@@ -44,10 +45,39 @@ async fn change(tx: &Transaction<'_>, change: MessageChange) -> Result<Changed> 
             react(tx, &message, user_id, emoji, add).await?
         }
     };
+    let seq = match &effect {
+        Some(_) => {
+            let seq = log::next_seq(tx).await?;
+            execute(
+                tx,
+                "UPDATE messages SET change_seq = $1 WHERE id = $2",
+                &[&seq, &message_id],
+            )
+            .await?;
+            Some(seq)
+        }
+        None => None,
+    };
     let message = message_for(tx, message_id, Some(user_id))
         .await?
         .ok_or_else(|| AppError::internal("a changed message vanished"))?;
-    Ok(Changed { message, effect })
+    let events = match (&effect, seq) {
+        (Some(effect), Some(seq)) => vec![
+            log::record_at(
+                tx,
+                seq,
+                &change_event(&message, effect),
+                Audience::Chat(message.chat_id),
+            )
+            .await?,
+        ],
+        _ => Vec::new(),
+    };
+    Ok(Changed {
+        message,
+        effect,
+        events,
+    })
 }
 
 async fn edit(

@@ -12,6 +12,7 @@ use super::writer::Work;
 use super::{PgStore, refusal};
 use crate::domain::{Chat, HistoryPage, Member, ReadMarker, Role, Timestamp};
 use crate::error::{AppError, Result};
+use crate::events::{ChatEvent, Logged};
 use crate::store::model::{ChatRow, Membership, unread_count};
 use crate::store::{Chats, Expect, History, ReadMarked, Then};
 
@@ -21,11 +22,12 @@ pub async fn insert_member<C: GenericClient>(
     user_id: i64,
     role: Role,
     now: Timestamp,
+    joined_seq: i64,
 ) -> Result<()> {
     execute(
         c,
-        "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
-        &[&chat_id, &user_id, &role.as_str(), &now.0],
+        "INSERT INTO chat_members (chat_id, user_id, role, joined_at, joined_seq) VALUES ($1, $2, $3, $4, $5)",
+        &[&chat_id, &user_id, &role.as_str(), &now.0, &joined_seq],
     )
     .await
     .map(|_| ())
@@ -160,26 +162,43 @@ impl Chats for PgStore {
         then: Then<ReadMarked>,
     ) -> Result<ReadMarked> {
         let call = Work::Call {
-            sql: "SELECT o_outcome, o_detail, o_marker, o_moved FROM chat_mark_read($1, $2, $3)",
+            sql: "SELECT o_outcome, o_detail, o_marker, o_moved, o_event, o_members
+                  FROM chat_mark_read($1, $2, $3)",
             params: vec![Box::new(user_id), Box::new(chat_id), Box::new(message_id)],
             parse: Box::new(move |answer| {
                 let row = answer
                     .first()
                     .ok_or_else(|| AppError::internal("chat_mark_read gave no row"))?;
                 match rows::get::<String>(row, 0)?.as_str() {
-                    "marked" => Ok(ReadMarked {
-                        marker: ReadMarker {
-                            chat_id,
-                            message_id: rows::get(row, 2)?,
-                        },
-                        moved: rows::get(row, 3)?,
-                    }),
+                    "marked" => {
+                        let moved: bool = rows::get(row, 3)?;
+                        let events = if moved {
+                            let read = ChatEvent::Read {
+                                chat_id,
+                                user_id,
+                                message_id,
+                            };
+                            let members: Vec<i64> = rows::get(row, 5)?;
+                            vec![Logged::new(rows::get(row, 4)?, &read, Some(chat_id), members)]
+                        } else {
+                            Vec::new()
+                        };
+                        Ok(ReadMarked {
+                            marker: ReadMarker {
+                                chat_id,
+                                message_id: rows::get(row, 2)?,
+                            },
+                            moved,
+                            events,
+                        })
+                    }
                     "message_not_in_chat" => Err(AppError::NotFound(format!(
                         "message {message_id} is not in chat {chat_id}"
                     ))),
                     other => Err(refusal(other, rows::get(row, 1)?)),
                 }
             }),
+            logs: Some(|marked: &ReadMarked| marked.events.clone()),
         };
         self.writer.submit(call, then).await
     }

@@ -37,7 +37,7 @@ impl PgStore {
         };
         let name = table.name();
         tx.batch_execute(&format!(
-            "CREATE TEMP TABLE IF NOT EXISTS import_{name} (LIKE {name}) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS import_{name} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ))
         .await?;
         let (sql, params): (String, Vec<Box<dyn ToSql + Sync + Send>>) = match &page {
@@ -77,9 +77,9 @@ impl PgStore {
             ),
             Page::Members(r) => (
                 "INSERT INTO import_chat_members (chat_id, user_id, role, joined_at, last_read_message_id, last_read_seq,
-                                           sent_since_read)
+                                           sent_since_read, joined_seq)
                  SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
-                                      $7::bigint[])".into(),
+                                      $7::bigint[], $8::bigint[])".into(),
                 vec![
                     Box::new(column(r, |m| m.chat_id)),
                     Box::new(column(r, |m| m.user_id)),
@@ -88,6 +88,7 @@ impl PgStore {
                     Box::new(column(r, |m| m.last_read_message_id)),
                     Box::new(column(r, |m| m.last_read_seq)),
                     Box::new(column(r, |m| m.sent_since_read)),
+                    Box::new(column(r, |m| m.joined_seq)),
                 ],
             ),
             Page::Attachments(r) => (
@@ -107,14 +108,14 @@ impl PgStore {
             ),
             Page::Messages(r) => (
                 "INSERT INTO import_messages (id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
-                                              reply_to_id, edited_at, deleted_at, reaction_count, search)
+                                              reply_to_id, edited_at, deleted_at, reaction_count, search, change_seq)
                  SELECT id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
-                        reply_to_id, edited_at, deleted_at, reaction_count, search::tsvector
+                        reply_to_id, edited_at, deleted_at, reaction_count, search::tsvector, change_seq
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
                              $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
-                             $13::bigint[], $14::text[])
+                             $13::bigint[], $14::text[], $15::bigint[])
                       AS u(id, chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
-                           reply_to_id, edited_at, deleted_at, reaction_count, search)".into(),
+                           reply_to_id, edited_at, deleted_at, reaction_count, search, change_seq)".into(),
                 vec![
                     Box::new(column(r, |m| m.id)),
                     Box::new(column(r, |m| m.chat_id)),
@@ -136,6 +137,7 @@ impl PgStore {
                         })
                         .flatten()
                     })),
+                    Box::new(column(r, |m| m.change_seq)),
                 ],
             ),
             Page::Reactions(r) => (
@@ -203,6 +205,24 @@ impl PgStore {
             rows: rows::get(&found, 0)?,
             key_sum: rows::get(&found, 1)?,
         })
+    }
+
+    /// Makes `seq` continue after the source's newest event, none of which
+    /// is copied: a client that asks for events from before the move hears
+    /// `cursor_expired` (or `sync_required`) and reloads.
+    pub async fn continue_events(&self, after: i64) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "SELECT setval('event_seq', greatest($1, (SELECT COALESCE(max(seq), 0) FROM events), 1))",
+            &[&after],
+        )
+        .await?;
+        c.execute(
+            "UPDATE event_log SET pruned_through = greatest(pruned_through, $1)",
+            &[&after],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Makes each identity continue after the highest id copied in.

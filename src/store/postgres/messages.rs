@@ -14,6 +14,7 @@ use crate::domain::{
     Timestamp,
 };
 use crate::error::{AppError, Result};
+use crate::events::{ChatEvent, Logged};
 use crate::store::{Messages, NewSend, Precheck, Sent, Then};
 
 /// A message with its reactions (`me` for `viewer`).
@@ -56,6 +57,7 @@ async fn earlier_send<C: GenericClient>(
         message,
         created: false,
         new_chat_members: None,
+        events: Vec::new(),
     }))
 }
 
@@ -136,7 +138,7 @@ impl Messages for PgStore {
         ];
         let call = Work::Call {
             sql: "SELECT o_outcome, o_detail, o_message, o_chat, o_kind, o_attachment, o_new_chat,
-                         o_reply_sender, o_reply_kind, o_reply_text, o_reply_deleted
+                         o_reply_sender, o_reply_kind, o_reply_text, o_reply_deleted, o_event, o_members
                   FROM chat_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             params,
             parse: Box::new(move |answer| {
@@ -175,33 +177,47 @@ impl Messages for PgStore {
                         };
                         let mut members = vec![sender];
                         members.extend(to.filter(|peer| *peer != sender));
-                        Ok(Stored::New(Box::new(Sent {
-                            message: Message {
-                                id: rows::get(row, 2)?,
-                                chat_id,
-                                chat_kind: ChatKind::from_db(rows::get(row, 4)?),
-                                sender_id: sender,
-                                kind: if attachment.is_some() {
-                                    MessageKind::File
-                                } else {
-                                    MessageKind::Text
-                                },
-                                text,
-                                attachment,
-                                client_id,
-                                created_at: now,
-                                reply_to,
-                                edited_at: None,
-                                deleted_at: None,
-                                reactions: Vec::new(),
-                                reaction_rows: 0,
+                        let seq: i64 = rows::get(row, 11)?;
+                        let recipients: Vec<i64> = rows::get(row, 12)?;
+                        let message = Message {
+                            id: rows::get(row, 2)?,
+                            chat_id,
+                            chat_kind: ChatKind::from_db(rows::get(row, 4)?),
+                            sender_id: sender,
+                            kind: if attachment.is_some() {
+                                MessageKind::File
+                            } else {
+                                MessageKind::Text
                             },
+                            text,
+                            attachment,
+                            client_id,
+                            created_at: now,
+                            reply_to,
+                            edited_at: None,
+                            deleted_at: None,
+                            reactions: Vec::new(),
+                            reaction_rows: 0,
+                            seq,
+                        };
+                        let event = ChatEvent::Message(message);
+                        let logged = Logged::new(seq, &event, Some(chat_id), recipients);
+                        let ChatEvent::Message(message) = event else {
+                            unreachable!("built as a message above")
+                        };
+                        Ok(Stored::New(Box::new(Sent {
+                            message,
                             created: true,
                             new_chat_members: new_chat.then_some(members),
+                            events: vec![logged],
                         })))
                     }
                     other => Err(refusal(other, rows::get(row, 1)?)),
                 }
+            }),
+            logs: Some(|stored: &Stored| match stored {
+                Stored::New(sent) => sent.events.clone(),
+                Stored::Earlier(_) => Vec::new(),
             }),
         };
         let stored = self
@@ -223,6 +239,7 @@ impl Messages for PgStore {
                     message,
                     created: false,
                     new_chat_members: None,
+                    events: Vec::new(),
                 })
             }
         }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_nodes.sql")),
     (4, include_str!("migrations/0004_sessions.sql")),
     (5, include_str!("migrations/0005_message_changes.sql")),
+    (6, include_str!("migrations/0006_event_log.sql")),
 ];
 
 /// Messages given their search vector per statement while indexing.

@@ -21,6 +21,7 @@ mod changes;
 mod chats;
 mod groups;
 mod import;
+mod log;
 mod messages;
 mod migrations;
 mod nodes;

@@ -93,7 +93,7 @@ pub fn member(row: &Row) -> Result<Member> {
 pub const MESSAGE_TAIL: &str = "m.sender_id, m.kind, m.text, m.client_id, m.created_at,
      a.id, a.filename, a.content_type, a.size, a.sha256,
      m.reply_to_id, r.sender_id, r.kind, left(r.text, 200), r.deleted_at,
-     m.edited_at, m.deleted_at, m.reaction_count";
+     m.edited_at, m.deleted_at, m.reaction_count, m.change_seq";
 pub const MESSAGE_JOINS: &str = "LEFT JOIN attachments a ON a.id = m.attachment_id
      LEFT JOIN messages r ON r.id = m.reply_to_id";
 
@@ -101,7 +101,7 @@ pub const MESSAGE_SELECT: &str =
     "SELECT m.id, m.chat_id, c.kind, m.sender_id, m.kind, m.text, m.client_id, m.created_at,
      a.id, a.filename, a.content_type, a.size, a.sha256,
      m.reply_to_id, r.sender_id, r.kind, left(r.text, 200), r.deleted_at,
-     m.edited_at, m.deleted_at, m.reaction_count
+     m.edited_at, m.deleted_at, m.reaction_count, m.change_seq
      FROM messages m JOIN chats c ON c.id = m.chat_id
      LEFT JOIN attachments a ON a.id = m.attachment_id
      LEFT JOIN messages r ON r.id = m.reply_to_id";
@@ -147,6 +147,7 @@ pub fn message(row: &Row) -> Result<Message> {
         deleted_at: get::<Option<i64>>(row, 19)?.map(Timestamp),
         reactions: Vec::new(),
         reaction_rows: get(row, 20)?,
+        seq: get(row, 21)?,
     })
 }
 

@@ -9,11 +9,13 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::PgStore;
+use super::log;
 use super::rows::{self, USER_COLUMNS, execute, row};
 use super::users::insert_user;
 use super::writer::Work;
 use crate::domain::{DisplayName, Timestamp, User};
 use crate::error::{AppError, Result};
+use crate::events::ChatEvent;
 use crate::store::{
     Account, NewSession, NewUser, RefreshGrant, Refreshed, Renamed, SessionAuth, SessionRecord, Sessions,
     Then, nothing,
@@ -249,6 +251,7 @@ impl Sessions for PgStore {
             sql: "UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1",
             params: vec![Box::new(at.0), Box::new(session_id)],
             parse: Box::new(|_| Ok(())),
+            logs: None,
         };
         self.writer.submit(call, nothing::<()>()).await
     }
@@ -344,6 +347,7 @@ impl Sessions for PgStore {
                     None => return Err(AppError::UserNotFound(user_id)),
                 };
                 let mut audience = Vec::new();
+                let mut events = Vec::new();
                 if changed {
                     let found = rows::rows(
                         tx,
@@ -359,11 +363,13 @@ impl Sessions for PgStore {
                     if !audience.contains(&user_id) {
                         audience.push(user_id);
                     }
+                    let updated = ChatEvent::UserUpdated(user.clone());
+                    events.push(log::record(tx, &updated, log::Audience::Users(&audience)).await?);
                 }
                 Ok(Renamed {
                     user,
                     changed,
-                    audience,
+                    events,
                 })
             })
         }));

@@ -140,6 +140,7 @@ impl Users for PgStore {
             sql: "UPDATE users SET last_seen_at = $1 WHERE id = $2",
             params: vec![Box::new(at.0), Box::new(user_id)],
             parse: Box::new(|_| Ok(())),
+            logs: None,
         };
         self.writer.submit(call, nothing::<()>()).await
     }

@@ -15,6 +15,11 @@
 //! is a third of a millisecond). The server runs them in the order sent,
 //! so ids follow queue order. A [`Work::Script`] is several statements in a
 //! savepoint of its own, run alone.
+//!
+//! A call may name the chat events its outcome carries (`logs`; their
+//! `seq` was taken by the call's function): once a run of calls has
+//! answered, the writer logs them all in one more statement of the same
+//! transaction (a script logs its own, see `log`).
 
 use std::sync::Arc;
 
@@ -25,6 +30,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::blobs::BoxFuture;
 use crate::error::{AppError, Result};
+use crate::events::Logged;
 
 const QUEUE_CAPACITY: usize = 8192;
 const MAX_BATCH: usize = 512;
@@ -45,6 +51,8 @@ pub enum Work<T> {
         sql: &'static str,
         params: Params,
         parse: Box<dyn FnOnce(Vec<Row>) -> Result<T> + Send>,
+        /// The chat events of the outcome, to log with it.
+        logs: Option<fn(&T) -> Vec<Logged>>,
     },
     /// An async function of the open transaction, in a savepoint.
     Script(Script<Result<T>>),
@@ -53,12 +61,15 @@ pub enum Work<T> {
 /// What a job leaves to do once its batch's fate is known.
 type Completion = Box<dyn FnOnce(bool) + Send>;
 
+/// A call's answer read: what completes it, and the events to log with it.
+type Finish = Box<dyn FnOnce(Result<Vec<Row>>) -> (Completion, Vec<Logged>) + Send>;
+
 /// A job with its types erased, as the writer sees it.
 enum Erased {
     Call {
         sql: &'static str,
         params: Params,
-        finish: Box<dyn FnOnce(Result<Vec<Row>>) -> Completion + Send>,
+        finish: Finish,
     },
     Script {
         run: Script<(Completion, bool)>,
@@ -127,15 +138,25 @@ impl WriterHandle {
             r.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
         };
         let erased = match work {
-            Work::Call { sql, params, parse } => Erased::Call {
+            Work::Call {
+                sql,
+                params,
+                parse,
+                logs,
+            } => Erased::Call {
                 sql,
                 params,
                 finish: Box::new(move |rows| {
                     let outcome = rows.and_then(parse);
-                    match take(&reply) {
+                    let logged = match (&outcome, logs) {
+                        (Ok(value), Some(logs)) => logs(value),
+                        _ => Vec::new(),
+                    };
+                    let done = match take(&reply) {
                         Some(reply) => completion(outcome, after_commit, reply),
                         None => Box::new(|_| {}),
-                    }
+                    };
+                    (done, logged)
                 }),
             },
             Work::Script(script) => Erased::Script {
@@ -313,18 +334,23 @@ async fn run_batch(
                     futures_join_in_order(queries).await
                 };
                 let mut failure = None;
+                let mut logged = Vec::new();
                 for (finish, answer) in finishes.into_iter().zip(answers) {
-                    match answer {
-                        Ok(rows) => done.push(finish(Ok(rows))),
-                        Err(e) => {
-                            done.push(finish(Err(super::classify(&e))));
-                            failure.get_or_insert(e);
-                        }
-                    }
+                    let answer = answer.map_err(|e| {
+                        let classified = super::classify(&e);
+                        failure.get_or_insert(e);
+                        classified
+                    });
+                    let (completion, events) = finish(answer);
+                    done.push(completion);
+                    logged.extend(events);
                 }
                 if let Some(e) = failure {
                     // A call failed in SQL after all: the transaction is gone.
                     return Err(e);
+                }
+                if !logged.is_empty() {
+                    super::log::insert_logged(&tx, &logged).await?;
                 }
             }
             Erased::Script { run } => {

@@ -41,12 +41,14 @@ pub struct ResolvedChat {
 }
 
 /// Finds the target chat, checking membership, and creates the direct chat
-/// with a user on first use. Must run in the writer (it may insert).
+/// with a user on first use (its members hear of it from `seq` on). Must
+/// run in the writer (it may insert).
 pub fn resolve_target(
     conn: &Connection,
     sender: i64,
     target: ChatTarget,
     now: Timestamp,
+    seq: i64,
 ) -> Result<ResolvedChat> {
     let (chat_id, expect) = match target {
         ChatTarget::User(peer) => {
@@ -61,7 +63,7 @@ pub fn resolve_target(
             if !user_exists(conn, peer)? {
                 return Err(AppError::UserNotFound(peer));
             }
-            let id = chats::insert_direct_chat(conn, sender, peer, now)?;
+            let id = chats::insert_direct_chat(conn, sender, peer, now, seq)?;
             let mut members = vec![sender, peer];
             members.dedup();
             return Ok(ResolvedChat {

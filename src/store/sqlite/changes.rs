@@ -7,12 +7,13 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::chats::membership;
+use super::log::{self, Audience};
 use super::messages::{index_message, message_by_id, message_for, unindex_message};
 use super::vocabulary::Vocabulary;
 use crate::domain::words::IndexedText;
 use crate::domain::{Emoji, MAX_REACTIONS, Message, MessageText, Timestamp, edited_text};
 use crate::error::{AppError, Result};
-use crate::store::model::{check_delete, check_edit, check_react};
+use crate::store::model::{change_event, check_delete, check_edit, check_react};
 use crate::store::{Change, Changed, Changes, Effect, MessageChange, Then};
 
 fn change(conn: &Connection, vocabulary: &Vocabulary, change: MessageChange) -> Result<Changed> {
@@ -39,9 +40,31 @@ fn change(conn: &Connection, vocabulary: &Vocabulary, change: MessageChange) -> 
             react(conn, &message, user_id, emoji, add)?
         }
     };
+    let seq = match &effect {
+        Some(_) => {
+            let seq = log::next_seq(conn)?;
+            conn.prepare_cached("UPDATE messages SET change_seq = ?1 WHERE id = ?2")?
+                .execute(params![seq, message_id])?;
+            Some(seq)
+        }
+        None => None,
+    };
     let message = message_for(conn, message_id, Some(user_id))?
         .ok_or_else(|| AppError::internal("a changed message vanished"))?;
-    Ok(Changed { message, effect })
+    let events = match (&effect, seq) {
+        (Some(effect), Some(seq)) => vec![log::record_at(
+            conn,
+            seq,
+            &change_event(&message, effect),
+            Audience::Chat(message.chat_id),
+        )?],
+        _ => Vec::new(),
+    };
+    Ok(Changed {
+        message,
+        effect,
+        events,
+    })
 }
 
 fn edit(

@@ -7,9 +7,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::access::member_chat;
+use super::log::{self, Audience};
 use super::messages::{self, message_for, message_in_chat};
 use crate::domain::{Chat, ChatKind, HistoryPage, Member, ReadMarker, Role, Timestamp};
 use crate::error::{AppError, Result};
+use crate::events::ChatEvent;
 use crate::store::model::{ChatRow, Membership, unread_count};
 use crate::store::{Chats, Expect, History, ReadMarked, Then};
 
@@ -60,7 +62,13 @@ pub fn direct_chat_between(conn: &Connection, a: i64, b: i64) -> Result<Option<i
 
 /// Creates the direct chat between `creator` and `peer` (who may be the
 /// same user) with both as members. Returns its id.
-pub fn insert_direct_chat(conn: &Connection, creator: i64, peer: i64, now: Timestamp) -> Result<i64> {
+pub fn insert_direct_chat(
+    conn: &Connection,
+    creator: i64,
+    peer: i64,
+    now: Timestamp,
+    seq: i64,
+) -> Result<i64> {
     let (lo, hi) = if creator <= peer {
         (creator, peer)
     } else {
@@ -72,9 +80,9 @@ pub fn insert_direct_chat(conn: &Connection, creator: i64, peer: i64, now: Times
     )?;
     stmt.execute(params![creator, now.0, lo, hi])?;
     let id = conn.last_insert_rowid();
-    insert_member(conn, id, creator, Role::Member, now)?;
+    insert_member(conn, id, creator, Role::Member, now, seq)?;
     if peer != creator {
-        insert_member(conn, id, peer, Role::Member, now)?;
+        insert_member(conn, id, peer, Role::Member, now, seq)?;
     }
     Ok(id)
 }
@@ -85,11 +93,12 @@ pub fn insert_member(
     user_id: i64,
     role: Role,
     now: Timestamp,
+    joined_seq: i64,
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO chat_members (chat_id, user_id, role, joined_at, joined_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    stmt.execute(params![chat_id, user_id, role.as_str(), now.0])?;
+    stmt.execute(params![chat_id, user_id, role.as_str(), now.0, joined_seq])?;
     Ok(())
 }
 
@@ -269,12 +278,23 @@ impl Chats for SqliteStore {
                         )));
                     }
                     let moved = advance_read_marker(conn, chat_id, user_id, message_id)?;
+                    let events = if moved {
+                        let read = ChatEvent::Read {
+                            chat_id,
+                            user_id,
+                            message_id,
+                        };
+                        vec![log::record(conn, &read, Audience::Chat(chat_id))?]
+                    } else {
+                        Vec::new()
+                    };
                     Ok(ReadMarked {
                         marker: ReadMarker {
                             chat_id,
                             message_id: membership.last_read_message_id.max(message_id),
                         },
                         moved,
+                        events,
                     })
                 },
                 then,

@@ -38,6 +38,26 @@ const RETRY_AFTER: Duration = Duration::from_millis(20);
 /// The writer connection's usual busy timeout (see `store::configure`).
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the checkpointer thread and the writer share: whether the writer
+/// is restarting the WAL (the thread then leaves it alone), and a lock each
+/// holds while it checkpoints. SQLite refuses a checkpoint at once, without
+/// waiting, while another is running: without the lock, a restart that
+/// met the thread's pass failed and was postponed, and under heavy writes
+/// the WAL grew well past its limit meanwhile.
+#[derive(Default)]
+pub struct Turns {
+    over_limit: AtomicBool,
+    checkpointing: std::sync::Mutex<()>,
+}
+
+impl Turns {
+    fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.checkpointing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// What `PRAGMA wal_checkpoint` reports: whether it was blocked, the
 /// frames in the WAL, and how many of them are in the database file now.
 struct Outcome {
@@ -75,7 +95,7 @@ fn checkpoint(conn: &Connection, mode: &'static str) -> rusqlite::Result<Outcome
 pub fn spawn(
     conn: Connection,
     wal_path: PathBuf,
-    over_limit: Arc<AtomicBool>,
+    turns: Arc<Turns>,
 ) -> std::io::Result<mpsc::SyncSender<()>> {
     let (stop, stopped) = mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
@@ -86,10 +106,13 @@ pub fn spawn(
             let mut previous_log = -1;
             let mut unchanged_since = Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
-                if over_limit.load(Ordering::Relaxed) {
+                if turns.over_limit.load(Ordering::Relaxed) {
                     continue;
                 }
-                match checkpoint(&conn, "PASSIVE") {
+                let turn = turns.hold();
+                let passed = checkpoint(&conn, "PASSIVE");
+                drop(turn);
+                match passed {
                     Ok(o) if o.log != previous_log || o.log != o.checkpointed => {
                         previous_log = o.log;
                         unchanged_since = Instant::now();
@@ -98,6 +121,7 @@ pub fn spawn(
                         if o.log > 0 && unchanged_since.elapsed() >= IDLE_AFTER {
                             // Give the disk space back; a writer arriving now
                             // waits the few moments this takes.
+                            let _turn = turns.hold();
                             if let Err(e) = checkpoint(&conn, "TRUNCATE") {
                                 tracing::warn!(error = %e, "WAL truncation failed");
                             }
@@ -131,19 +155,14 @@ pub struct WalLimit {
     limit_frames: i64,
     /// Set after a restart that readers kept from finishing.
     retry_at: Option<Instant>,
-    /// True from the commit that passed the limit until the restart: the
-    /// checkpointer thread stays out of the way meanwhile.
-    over_limit: Arc<AtomicBool>,
+    /// Shared with the checkpointer thread.
+    turns: Arc<Turns>,
 }
 
 impl WalLimit {
     /// Installs the WAL hook on the writer's connection (after
     /// `wal_autocheckpoint`, which would replace it).
-    pub fn install(
-        conn: &Connection,
-        limit_bytes: u64,
-        over_limit: Arc<AtomicBool>,
-    ) -> rusqlite::Result<Self> {
+    pub fn install(conn: &Connection, limit_bytes: u64, turns: Arc<Turns>) -> rusqlite::Result<Self> {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         // Each frame is a page plus a 24-byte header.
         let frame_bytes = page_size.max(512) + 24;
@@ -151,7 +170,7 @@ impl WalLimit {
         Ok(WalLimit {
             limit_frames: (i64::try_from(limit_bytes).unwrap_or(i64::MAX) / frame_bytes).max(16),
             retry_at: None,
-            over_limit,
+            turns,
         })
     }
 
@@ -160,16 +179,19 @@ impl WalLimit {
         if i64::from(WAL_FRAMES.with(Cell::get)) < self.limit_frames {
             return;
         }
-        self.over_limit.store(true, Ordering::Relaxed);
+        self.turns.over_limit.store(true, Ordering::Relaxed);
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
         let _ = conn.busy_timeout(RESTART_BUSY_TIMEOUT);
-        match checkpoint(conn, "RESTART") {
+        let turn = self.turns.hold();
+        let restarted = checkpoint(conn, "RESTART");
+        drop(turn);
+        match restarted {
             Ok(o) if !o.busy => {
                 self.retry_at = None;
                 WAL_FRAMES.with(|f| f.set(0));
-                self.over_limit.store(false, Ordering::Relaxed);
+                self.turns.over_limit.store(false, Ordering::Relaxed);
             }
             Ok(o) => {
                 tracing::debug!(

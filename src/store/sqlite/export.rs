@@ -56,7 +56,8 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
         }
         Table::Members => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT chat_id, user_id, role, joined_at, last_read_message_id, last_read_seq, sent_since_read
+                "SELECT chat_id, user_id, role, joined_at, last_read_message_id, last_read_seq, sent_since_read,
+                        joined_seq
                  FROM chat_members WHERE (chat_id, user_id) > (?1, ?2)
                  ORDER BY chat_id, user_id LIMIT {limit}"
             ))?;
@@ -69,6 +70,7 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
                     last_read_message_id: r.get(4)?,
                     last_read_seq: r.get(5)?,
                     sent_since_read: r.get(6)?,
+                    joined_seq: r.get(7)?,
                 })
             })?;
             Page::Members(rows.collect::<rusqlite::Result<_>>()?)
@@ -95,7 +97,8 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
         Table::Messages => {
             let mut stmt = conn.prepare(&format!(
                 "SELECT m.id, m.chat_id, m.sender_id, m.kind, m.text, m.attachment_id, m.client_id, m.created_at,
-                        m.seq, m.reply_to_id, m.edited_at, m.deleted_at, m.reaction_count, a.filename
+                        m.seq, m.reply_to_id, m.edited_at, m.deleted_at, m.reaction_count, a.filename,
+                        m.change_seq
                  FROM messages m LEFT JOIN attachments a ON a.id = m.attachment_id
                  WHERE m.id > ?1 ORDER BY m.id LIMIT {limit}"
             ))?;
@@ -115,6 +118,7 @@ fn page(conn: &Connection, table: Table, (a, b): (i64, i64), limit: u32) -> Resu
                     deleted_at: r.get(11)?,
                     reaction_count: r.get(12)?,
                     filename: r.get(13)?,
+                    change_seq: r.get(14)?,
                 })
             })?;
             Page::Messages(rows.collect::<rusqlite::Result<_>>()?)
@@ -179,5 +183,18 @@ impl SqliteStore {
 
     pub async fn tally(&self, table: Table) -> Result<Tally> {
         self.db.read(move |conn| tally(conn, table)).await
+    }
+
+    /// The newest `seq` given out (events are not copied).
+    pub async fn latest_event_seq(&self) -> Result<i64> {
+        self.db
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT max(COALESCE((SELECT max(seq) FROM events), 0), pruned_through) FROM event_log",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
     }
 }

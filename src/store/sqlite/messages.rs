@@ -8,6 +8,7 @@ use super::SqliteStore;
 use super::access::{check_target, resolve_target};
 use super::attachments::{NewAttachment, insert_attachment};
 use super::chats::{count_sent, touch_chat};
+use super::log::{self, Audience};
 use super::vocabulary::Vocabulary;
 use crate::domain::words::IndexedText;
 use crate::domain::{
@@ -15,6 +16,7 @@ use crate::domain::{
     ReplyTo, Timestamp,
 };
 use crate::error::{AppError, Result};
+use crate::events::ChatEvent;
 use crate::store::{Messages, NewSend, Precheck, Sent, Then};
 
 /// Every column a message is read from, after its id, chat id and chat
@@ -24,7 +26,7 @@ macro_rules! message_tail {
         "m.sender_id, m.kind, m.text, m.client_id, m.created_at,
          a.id, a.filename, a.content_type, a.size, a.sha256,
          m.reply_to_id, r.sender_id, r.kind, substr(r.text, 1, 200), r.deleted_at,
-         m.edited_at, m.deleted_at, m.reaction_count"
+         m.edited_at, m.deleted_at, m.reaction_count, m.change_seq"
     };
 }
 macro_rules! message_joins {
@@ -83,6 +85,7 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         deleted_at: row.get::<_, Option<i64>>(19)?.map(Timestamp),
         reactions: Vec::new(),
         reaction_rows: row.get(20)?,
+        seq: row.get(21)?,
     })
 }
 
@@ -124,12 +127,13 @@ fn insert_message(
     vocabulary: &Vocabulary,
     new: &NewMessage<'_>,
     now: Timestamp,
+    change_seq: i64,
 ) -> Result<Message> {
     // The chat's next sequence number, taken in the same statement.
     let mut stmt = conn.prepare_cached(
         "INSERT INTO messages (chat_id, sender_id, kind, text, attachment_id, client_id, created_at, seq,
-                               reply_to_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT last_seq + 1 FROM chats WHERE id = ?1), ?8)
+                               reply_to_id, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT last_seq + 1 FROM chats WHERE id = ?1), ?8, ?9)
          RETURNING seq",
     )?;
     let seq: i64 = stmt.query_row(
@@ -141,7 +145,8 @@ fn insert_message(
             new.attachment.as_ref().map(|a| a.id),
             new.client_id,
             now.0,
-            new.reply_to.as_ref().map(|r| r.id)
+            new.reply_to.as_ref().map(|r| r.id),
+            change_seq
         ],
         |r| r.get(0),
     )?;
@@ -165,6 +170,7 @@ fn insert_message(
         deleted_at: None,
         reactions: Vec::new(),
         reaction_rows: 0,
+        seq: change_seq,
     })
 }
 
@@ -344,6 +350,7 @@ fn earlier_send(conn: &Connection, sender: i64, client_id: Option<&ClientId>) ->
             message,
             created: false,
             new_chat_members: None,
+            events: Vec::new(),
         }),
     )
 }
@@ -367,7 +374,8 @@ impl Messages for SqliteStore {
                         return Ok(earlier);
                     }
                     let now = Timestamp::now();
-                    let chat = resolve_target(conn, sender, target, now)?;
+                    let seq = log::next_seq(conn)?;
+                    let chat = resolve_target(conn, sender, target, now, seq)?;
                     let reply_to = match reply_to {
                         Some(id) => {
                             let in_chat = chat.created_with.is_none().then_some(chat.id);
@@ -408,11 +416,18 @@ impl Messages for SqliteStore {
                             reply_to,
                         },
                         now,
+                        seq,
                     )?;
+                    let event = ChatEvent::Message(message);
+                    let logged = log::record_at(conn, seq, &event, Audience::Chat(chat.id))?;
+                    let ChatEvent::Message(message) = event else {
+                        unreachable!("built as a message above")
+                    };
                     Ok(Sent {
                         message,
                         created: true,
                         new_chat_members: chat.created_with,
+                        events: vec![logged],
                     })
                 },
                 then,

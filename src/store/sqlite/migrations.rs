@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_sent_since_read.sql")),
     (5, include_str!("migrations/0005_sessions.sql")),
     (6, include_str!("migrations/0006_message_changes.sql")),
+    (7, include_str!("migrations/0007_event_log.sql")),
 ];
 
 /// Messages indexed between two progress lines in the log.

@@ -17,6 +17,7 @@ mod chats;
 mod checkpoints;
 mod export;
 mod groups;
+mod log;
 mod messages;
 mod migrations;
 mod readers;
@@ -202,8 +203,8 @@ impl Db {
             .map_err(to_io)?;
         let checkpoint_conn = Connection::open(path).map_err(to_io)?;
         configure(&checkpoint_conn, sync, wal_limit_bytes).map_err(to_io)?;
-        let over_limit = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path), Arc::clone(&over_limit))?;
+        let turns = Arc::new(checkpoints::Turns::default());
+        let checkpointer = checkpoints::spawn(checkpoint_conn, wal_file(path), Arc::clone(&turns))?;
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
             configure(c, sync, wal_limit_bytes)?;
@@ -222,7 +223,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        let writer = writer::spawn(write_conn, wal_limit_bytes, over_limit)?;
+        let writer = writer::spawn(write_conn, wal_limit_bytes, turns)?;
         Ok(Db {
             readers: Arc::new(readers::spawn(pool, readers)?),
             writer,

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::log::{self, Audience};
 use super::users::{USER_COLUMNS, insert_user, user_by_id, user_from_row};
 use crate::domain::{DisplayName, Timestamp, User};
 use crate::error::{AppError, Result};
+use crate::events::ChatEvent;
 use crate::store::{
     Account, NewSession, NewUser, RefreshGrant, Refreshed, Renamed, SessionAuth, SessionRecord, Sessions,
     Then,
@@ -298,15 +300,17 @@ impl Sessions for SqliteStore {
                         .execute(params![name.as_str(), name.as_str().to_lowercase(), user_id])?
                         > 0;
                     let user = user_by_id(conn, user_id)?.ok_or(AppError::UserNotFound(user_id))?;
-                    let audience = if changed {
-                        audience(conn, user_id)?
+                    let events = if changed {
+                        let to = audience(conn, user_id)?;
+                        let updated = ChatEvent::UserUpdated(user.clone());
+                        vec![log::record(conn, &updated, Audience::Users(&to))?]
                     } else {
                         Vec::new()
                     };
                     Ok(Renamed {
                         user,
                         changed,
-                        audience,
+                        events,
                     })
                 },
                 then,

@@ -111,9 +111,9 @@ type Finished = (Vec<Completion>, bool);
 pub fn spawn(
     conn: Connection,
     wal_limit_bytes: u64,
-    over_limit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    turns: std::sync::Arc<super::checkpoints::Turns>,
 ) -> std::io::Result<WriterHandle> {
-    let wal_limit = WalLimit::install(&conn, wal_limit_bytes, over_limit).map_err(std::io::Error::other)?;
+    let wal_limit = WalLimit::install(&conn, wal_limit_bytes, turns).map_err(std::io::Error::other)?;
     let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let (finished, mut to_complete) = mpsc::unbounded_channel::<Finished>();
     match tokio::runtime::Handle::try_current() {

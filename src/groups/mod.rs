@@ -1,6 +1,11 @@
-//! Groups: create, show, add members, history. A group is a chat of kind
-//! `group`; its id is its chat id. Create and add-user are operations
-//! shared with the `create_group` socket event.
+//! Groups: create, show, add members, history, and (v2, in `manage`)
+//! rename, leave, remove and roles. A group is a chat of kind `group`; its
+//! id is its chat id. The operations are shared with the socket events
+//! (`create_group`, `leave_group`).
+
+mod manage;
+
+pub use manage::leave;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -22,7 +27,9 @@ use crate::store::{AddMember, Expect, History, NewGroup};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create))
-        .routes(routes!(show))
+        .routes(routes!(show, manage::rename_route))
+        .routes(routes!(manage::leave_route))
+        .routes(routes!(manage::remove_route, manage::set_role_route))
         .routes(routes!(add_user_route))
         .routes(routes!(messages))
 }
@@ -62,22 +69,22 @@ pub async fn create_group(state: &AppState, owner: i64, body: CreateGroupBody) -
         name,
         members: member_ids,
     };
-    state
+    let created = state
         .store
         .create_group(
             new,
-            Box::new(move |group| {
+            Box::new(move |created| {
+                let group = &created.group;
                 let user_ids = group.members.iter().map(|m| m.user_id).collect();
                 outbox.publish(Event::JoinedChat {
                     chat_id: group.id,
                     user_ids,
                 });
-                outbox.publish(Event::GroupCreated {
-                    group: Box::new(group.clone()),
-                });
+                outbox.publish_logged(&created.events, None);
             }),
         )
-        .await
+        .await?;
+    Ok(created.group)
 }
 
 /// The group as a member sees it.
@@ -101,17 +108,10 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
         .add_member(
             add,
             Box::new(move |added| {
-                outbox.publish(Event::MemberAdded {
-                    group_id,
-                    member: added.member.clone(),
-                });
+                outbox.publish_logged(&added.events, None);
                 outbox.publish(Event::JoinedChat {
                     chat_id: group_id,
                     user_ids: vec![added.member.user_id],
-                });
-                outbox.publish(Event::AddedToGroup {
-                    user_id: added.member.user_id,
-                    group: Box::new(added.for_new_member.clone()),
                 });
             }),
         )
@@ -120,8 +120,8 @@ pub async fn add_user(state: &AppState, actor: i64, group_id: i64, user_id: i64)
 }
 
 #[derive(Serialize, ToSchema)]
-struct GroupResponse {
-    group: Chat,
+pub(crate) struct GroupResponse {
+    pub(crate) group: Chat,
 }
 signable_fields!(GroupResponse { group });
 
@@ -140,7 +140,7 @@ async fn create(
     ApiJson(body): ApiJson<CreateGroupBody>,
 ) -> Result<Reply<GroupResponse>> {
     let group = create_group(&state, caller.id, body).await?;
-    Ok(Reply::created(&state, GroupResponse { group }))
+    Ok(Reply::created(&state, caller.id, GroupResponse { group }))
 }
 
 /// A group the caller belongs to.
@@ -159,7 +159,7 @@ async fn show(
     PathId(group_id): PathId,
 ) -> Result<Reply<GroupResponse>> {
     let group = get_group(&state, caller.id, group_id).await?;
-    Ok(Reply::ok(&state, GroupResponse { group }))
+    Ok(Reply::ok(&state, caller.id, GroupResponse { group }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -187,7 +187,7 @@ async fn add_user_route(
 ) -> Result<Reply<GroupResponse>> {
     let user_id = required_id(body.user_id, "user_id")?;
     let group = add_user(&state, caller.id, group_id, user_id).await?;
-    Ok(Reply::ok(&state, GroupResponse { group }))
+    Ok(Reply::ok(&state, caller.id, GroupResponse { group }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -222,6 +222,7 @@ async fn messages(
     } = history(&state, caller.id, group_id, page, Expect::Group).await?;
     Ok(Reply::ok(
         &state,
+        caller.id,
         GroupHistory {
             group: chat,
             messages,
