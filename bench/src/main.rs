@@ -6,6 +6,7 @@
 //! `bench/run.sh` drives both servers through every scenario; `loadgen
 //! report` turns the JSON lines into docs/BENCHMARKS.md tables and an SVG.
 
+mod catchup;
 mod changes;
 mod direct;
 mod fanout;
@@ -159,6 +160,25 @@ enum Scenario {
         server_pid: Option<String>,
         #[arg(long)]
         label: Option<String>,
+    },
+    /// v2 catch-up, closed loop: replays on connect or /events pages (see
+    /// `catchup.rs`).
+    Catchup {
+        #[arg(long)]
+        addr: String,
+        /// replay or pages.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        since: i64,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long)]
+        server_pid: Option<String>,
     },
     /// Start a server command, time it to a healthy /healthz, read its RSS.
     Startup {
@@ -339,6 +359,26 @@ fn main() {
                     label,
                 };
                 emit(&tags, changes::run(o).await);
+            }
+            Scenario::Catchup {
+                addr,
+                kind,
+                token,
+                since,
+                clients,
+                seconds,
+                server_pid,
+            } => {
+                let o = catchup::Options {
+                    addr,
+                    kind,
+                    token,
+                    since,
+                    clients,
+                    seconds,
+                    server_pid,
+                };
+                emit(&tags, catchup::run(o).await);
             }
             Scenario::Startup { addr, command } => emit(&tags, startup(&addr, &command).await),
             Scenario::Report { .. } => {}

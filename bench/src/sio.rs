@@ -17,6 +17,11 @@ pub type Stream = SplitStream<Ws>;
 
 /// Connects to namespace `/` with `token` in the auth payload.
 pub async fn connect(addr: &str, token: &str) -> io::Result<(Sink, Stream)> {
+    connect_with(addr, &format!("{{\"token\":\"{token}\"}}")).await
+}
+
+/// Connects to namespace `/` with this auth payload (JSON).
+pub async fn connect_with(addr: &str, auth: &str) -> io::Result<(Sink, Stream)> {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -29,7 +34,7 @@ pub async fn connect(addr: &str, token: &str) -> io::Result<(Sink, Stream)> {
     if !open.starts_with('0') {
         return Err(io::Error::other(format!("engine open: {open}")));
     }
-    let connect = format!("40{{\"token\":\"{token}\"}}");
+    let connect = format!("40{auth}");
     sink.send(Message::text(connect))
         .await
         .map_err(io::Error::other)?;
@@ -52,7 +57,7 @@ pub fn node(addrs: &str, i: usize) -> &str {
     nodes.get(i % nodes.len().max(1)).copied().unwrap_or(addrs)
 }
 
-async fn next_text(stream: &mut Stream) -> io::Result<String> {
+pub async fn next_text(stream: &mut Stream) -> io::Result<String> {
     loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_string()),

@@ -177,8 +177,9 @@ pub async fn admit<A: Adapter>(
             Admission::Another
         }
     };
-    // The user room first, then the chats: a chat created after the read
-    // above reaches this socket through the user room (see the relay).
+    // The session's room (revocations), the user's (every chat event comes
+    // through it), then the chats' (typing, presence; a chat joined after
+    // the read above is joined through the user room, see the relay).
     socket.join(session_room(user.session_id));
     match handshake_since(&auth) {
         Some(since) => {
@@ -292,12 +293,20 @@ async fn leave<A: Adapter>(
     metrics::gauge!("chat_sockets_connected").decrement(1.0);
     match state.presence.disconnect(user.id).await {
         Ok(true) => {
-            let rooms = socket
-                .rooms()
-                .into_iter()
-                .filter(|r| r.starts_with("chat:"))
-                .map(|r| r.to_string())
-                .collect();
+            // The user's chats as the store has them: the socket's rooms may
+            // be fewer (one still replaying has joined none yet).
+            let rooms = match chats::chat_ids(&state, user.id).await {
+                Ok(ids) => ids.into_iter().map(chat_room).collect(),
+                Err(e) => {
+                    e.log_if_internal();
+                    socket
+                        .rooms()
+                        .into_iter()
+                        .filter(|r| r.starts_with("chat:"))
+                        .map(|r| r.to_string())
+                        .collect()
+                }
+            };
             announce_presence(&state, &io, user.id, false, rooms).await;
         }
         Ok(false) => {}

@@ -46,20 +46,24 @@ pub async fn run<A: Adapter>(
                 Err(_) => break,
             }
         }
-        if let Some(fanout) = &fanout {
-            let chat: Vec<Logged> = batch
+        // This node's sockets first, then the other nodes'.
+        let chat: Vec<Logged> = match &fanout {
+            Some(_) => batch
                 .iter()
                 .filter_map(|e| match e {
                     Event::Chat { event, .. } => Some(event.clone()),
                     _ => None,
                 })
-                .collect();
-            if !chat.is_empty() {
-                fanout.publish(chat).await;
-            }
-        }
+                .collect(),
+            None => Vec::new(),
+        };
         for event in batch.drain(..) {
             deliver(&io, &files, &live, event).await;
+        }
+        if let Some(fanout) = &fanout
+            && !chat.is_empty()
+        {
+            fanout.publish(chat).await;
         }
     }
 }

@@ -35,8 +35,11 @@ def test_mark_read_broadcasts_read_when_the_marker_moves(api, register, connect)
     alice1, bob1, bob2 = connect(alice, "alice"), connect(bob, "bob-1"), connect(bob, "bob-2")
 
     bob1.call_ok("mark_read", {"chat_id": chat_id, "message_id": m2["id"]})
-    want = {"chat_id": chat_id, "user_id": bob.id, "message_id": m2["id"]}
-    assert alice1.expect("read") == want
+    told = alice1.expect("read")
+    # A chat event (v2): its seq, the same for every recipient, after the message's.
+    assert told["seq"] > m2["seq"], told
+    want = {"chat_id": chat_id, "user_id": bob.id, "message_id": m2["id"], "seq": told["seq"]}
+    assert told == want
     assert bob2.expect("read") == want
     r = api.request("GET", "/chats", bob)
     chat = next(c for c in r.json()["chats"] if c["id"] == chat_id)
