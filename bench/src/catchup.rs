@@ -119,7 +119,7 @@ pub async fn run(o: Options) -> Value {
         "errors": errors,
         "per_second": (operations as f64 / elapsed).round(),
         "events_per_second": (events as f64 / elapsed).round(),
-        "events_each": if operations > 0 { events / operations } else { 0 },
+        "events_each": events.checked_div(operations).unwrap_or(0),
         "latency": stats::summary(&latencies.borrow()),
         "server_cpu": server_cpu.as_ref().and_then(CpuMeter::fraction),
         "generator": stats::own_cpu(&own),
