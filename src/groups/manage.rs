@@ -127,6 +127,7 @@ pub(super) struct RenameBody {
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 403, description = "`forbidden` for a plain member, `not_a_member` for an outsider", body = ErrorResponse),
         (status = 404, description = "`group_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
     ))]
 pub(super) async fn rename_route(
     State(state): State<AppState>,
@@ -195,6 +196,7 @@ pub(super) struct RoleBody {
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 403, description = "`forbidden` (not the owner, or the owner's own role), `not_a_member`", body = ErrorResponse),
         (status = 404, description = "`group_not_found`, `user_not_found`, `not_found` (not a member)", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorResponse),
     ))]
 pub(super) async fn set_role_route(
     State(state): State<AppState>,
