@@ -200,20 +200,16 @@ impl Groups for SqliteStore {
                     // `member_added` to the members before; the new member
                     // hears of the group from `added_to_group` on.
                     let seq = log::next_seq(conn)?;
+                    let before = log::member_ids(conn, group_id)?;
                     insert_member(conn, group_id, user_id, Role::Member, Timestamp::now(), seq + 1)?;
                     let member = member(conn, group_id, user_id)?
                         .ok_or_else(|| AppError::internal("a new member vanished"))?;
-                    let mut before = log::member_ids(conn, group_id)?;
-                    before.retain(|&id| id != user_id);
                     let added = ChatEvent::MemberAdded {
                         group_id,
                         member: member.clone(),
                     };
-                    let told = log::record_at(conn, seq, &added, Audience::Chat(group_id))?;
-                    let told = crate::events::Logged {
-                        recipients: before,
-                        ..told
-                    };
+                    let told = crate::events::Logged::new(seq, &added, Some(group_id), before);
+                    log::insert_logged(conn, &told)?;
                     let group = chat_view(conn, &row, &Membership::fresh(Role::Member), None)?;
                     let welcome = ChatEvent::AddedToGroup(group);
                     let welcomed = log::record_at(conn, seq + 1, &welcome, Audience::Users(&[user_id]))?;

@@ -51,6 +51,14 @@ pub fn record_at(conn: &Connection, seq: i64, event: &ChatEvent, audience: Audie
         }
     };
     let logged = Logged::new(seq, event, chat_id, recipients);
+    insert_logged(conn, &logged)?;
+    Ok(logged)
+}
+
+/// Writes an event whose `seq` and recipients are settled already (and,
+/// when it has no chat, its named recipients).
+pub fn insert_logged(conn: &Connection, logged: &Logged) -> Result<()> {
+    let (seq, chat_id) = (logged.seq, logged.chat_id);
     let data = serde_json::to_string(&logged.data).map_err(AppError::internal)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (seq, chat_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -62,7 +70,7 @@ pub fn record_at(conn: &Connection, seq: i64, event: &ChatEvent, audience: Audie
             to.execute(params![user, seq])?;
         }
     }
-    Ok(logged)
+    Ok(())
 }
 
 /// Logs `event` with the next `seq`.
